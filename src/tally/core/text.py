@@ -1,0 +1,56 @@
+"""Identifiers, reasons and metadata: the text a request carries."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from tally.core.errors import ValidationError
+from tally.core.limits import ID_LENGTH_MAX, METADATA_BYTES_MAX, REASON_LENGTH_MAX
+
+_ID = re.compile(r"[A-Za-z0-9_.:@-]{1,%d}" % ID_LENGTH_MAX)
+
+
+def check_id(value: Any, field: str = "id") -> str:
+    """An account or transfer id: 1-128 characters of `A-Z a-z 0-9 _ . : @ -`."""
+    if type(value) is not str or _ID.fullmatch(value) is None:
+        raise ValidationError(
+            f"{field} must be 1-{ID_LENGTH_MAX} characters of A-Z a-z 0-9 _ . : @ -",
+            field=field,
+        )
+    return value
+
+
+def check_reason(value: Any, field: str = "reason") -> str | None:
+    if value is None:
+        return None
+    if type(value) is not str:
+        raise ValidationError(f"{field} must be a string", field=field)
+    if len(value) > REASON_LENGTH_MAX:
+        raise ValidationError(f"{field} must be at most {REASON_LENGTH_MAX} characters", field=field)
+    if "\x00" in value:
+        raise ValidationError(f"{field} must not contain NUL characters", field=field)
+    return value
+
+
+def check_metadata(value: Any, field: str = "metadata") -> dict[str, Any]:
+    """A JSON object of at most 4 KiB (encoded), or None for an empty one."""
+    if value is None:
+        return {}
+    if type(value) is not dict:
+        raise ValidationError(f"{field} must be a JSON object", field=field)
+    try:
+        encoded = canonical_json(value)
+    except (TypeError, ValueError) as error:
+        raise ValidationError(f"{field} must hold only JSON values: {error}", field=field) from None
+    if len(encoded.encode()) > METADATA_BYTES_MAX:
+        raise ValidationError(f"{field} must be at most {METADATA_BYTES_MAX} bytes as JSON", field=field)
+    # A deep copy through JSON: the record can never be changed by the caller later.
+    copy: dict[str, Any] = json.loads(encoded)
+    return copy
+
+
+def canonical_json(value: Any) -> str:
+    """The one JSON text of a value: sorted keys, no spaces, no NaN."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)

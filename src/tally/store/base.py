@@ -1,0 +1,181 @@
+"""The Store protocol and the row shapes both stores share."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from tally.core.account import Account
+from tally.core.events import Event
+from tally.core.transfer import Entry, Transfer
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    """The head of the journal: the last seq, its hash, and its time."""
+
+    seq: int
+    hash: str
+    time_us: int
+
+
+@dataclass(slots=True)
+class Changes:
+    """Everything one write transaction adds or changes, in journal order."""
+
+    journal: list[tuple[int, int, str, str, str]] = field(default_factory=list)  # seq, us, kind, data, hash
+    new_accounts: list[Account] = field(default_factory=list)
+    changed_accounts: list[Account] = field(default_factory=list)
+    new_transfers: list[Transfer] = field(default_factory=list)
+    changed_transfers: list[Transfer] = field(default_factory=list)
+    entries: list[Entry] = field(default_factory=list)
+    currencies: list[tuple[str, int]] = field(default_factory=list)
+    head: Head | None = None
+
+
+class Store(Protocol):
+    """Persistence for one ledger. A store never commits on its own."""
+
+    url: str
+    dialect: str
+
+    # --- the write unit of work (one per engine; the engine serialises it) ----
+    def begin(self) -> Head:
+        """Start a write transaction and lock the journal head."""
+        ...
+
+    def load_accounts(self, ids: Sequence[str]) -> dict[str, Account]: ...
+    def load_transfers(self, ids: Sequence[str]) -> dict[str, Transfer]: ...
+    def load_currencies(self) -> dict[str, int]: ...
+    def due_transfers(self, now_us: int, limit: int) -> list[str]: ...
+    def write(self, changes: Changes) -> None: ...
+    def commit(self) -> None: ...
+    def rollback(self) -> None: ...
+    def is_transient(self, error: BaseException) -> bool:
+        """Whether a write that raised `error` may simply be tried again."""
+        ...
+
+    # --- reads, from any thread, outside the write transaction ---------------
+    def head(self) -> Head: ...
+    def account(self, id: str) -> Account | None: ...
+    def accounts(self, prefix: str | None, after: str | None, limit: int) -> list[Account]: ...
+    def transfer(self, id: str) -> Transfer | None: ...
+    def transfers(
+        self, account: str | None, status: str | None, after: int | None, limit: int, prefix: str | None = None
+    ) -> list[Transfer]: ...
+    def entries(self, account_id: str, after: int | None, limit: int, descending: bool) -> list[Entry]: ...
+    def posted_as_of(self, account_id: str, seq: int) -> int: ...
+    def seq_at(self, time_us: int) -> int: ...
+    def events(self, after: int, limit: int) -> list[Event]: ...
+    def due_for_accounts(self, ids: Sequence[str], now_us: int) -> list[str]: ...
+    def next_expiry(self) -> int | None:
+        """When the next pending transfer expires (microseconds), if any does."""
+        ...
+    def currencies(self) -> dict[str, int]: ...
+
+    # --- verify: the whole history, streamed in order ------------------------
+    def iter_journal(self) -> Iterator[tuple[int, int, str, str, str]]:
+        """(seq, created_us, kind, data as stored, hash), in seq order."""
+        ...
+    def iter_accounts(self) -> Iterator[Account]: ...
+    def iter_transfers(self) -> Iterator[Transfer]: ...
+    def iter_entries(self) -> Iterator[Entry]: ...
+
+    # --- API keys (not money: kept beside the journal, not in it) -------------
+    def insert_key(self, row: dict[str, Any]) -> None: ...
+    def keys(self) -> list[dict[str, Any]]: ...
+    def key_by_hash(self, token_hash: str) -> dict[str, Any] | None: ...
+    def revoke_key(self, id: str, now_us: int) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+# --- rows shared by both stores (same columns, same order) ------------------------
+
+ACCOUNT_COLUMNS = (
+    "id, currency, scale, min_balance, max_balance, clearing_seconds, status, metadata, "
+    "created_us, seq, posted, pending_in, pending_out, fingerprint"
+)
+TRANSFER_COLUMNS = (
+    "id, source, destination, amount, currency, reason, metadata, pending, expires_in, on_expiry, "
+    "seq, status, code, created_us, expires_us, posted_amount, reverses, reversed_amount, "
+    "resolved_seq, resolution, fingerprint"
+)
+ENTRY_COLUMNS = "account_id, seq, transfer_id, amount, balance_after, created_us, reason"
+KEY_COLUMNS = ("id", "token_hash", "role", "accounts", "name", "created_us", "revoked_us")
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def account_from_row(row: Sequence[Any]) -> Account:
+    return Account(
+        row[0], row[1], row[2], row[3], row[4], row[5], row[6], json.loads(row[7]),
+        row[8], row[9], row[10], row[11], row[12], row[13],
+    )  # fmt: skip
+
+
+def account_to_row(a: Account) -> tuple[Any, ...]:
+    return (
+        a.id, a.currency, a.scale, a.min_balance, a.max_balance, a.clearing_seconds, a.status,
+        dumps(a.metadata), a.created_us, a.seq, a.posted, a.pending_in, a.pending_out, a.fingerprint,
+    )  # fmt: skip
+
+
+def account_update_row(a: Account) -> tuple[Any, ...]:
+    return (
+        a.min_balance, a.max_balance, a.clearing_seconds, a.status, dumps(a.metadata),
+        a.posted, a.pending_in, a.pending_out, a.id,
+    )  # fmt: skip
+
+
+ACCOUNT_UPDATE = (
+    "UPDATE accounts SET min_balance = {p}, max_balance = {p}, clearing_seconds = {p}, status = {p}, "
+    "metadata = {p}, posted = {p}, pending_in = {p}, pending_out = {p} WHERE id = {p}"
+)
+
+
+def transfer_from_row(row: Sequence[Any]) -> Transfer:
+    return Transfer(
+        row[0], row[1], row[2], row[3], row[4], row[5], json.loads(row[6]), bool(row[7]), row[8],
+        row[9], row[10], row[11], row[12], row[13], row[14], row[15], row[16], row[17], row[18],
+        row[19], row[20],
+    )  # fmt: skip
+
+
+def transfer_to_row(t: Transfer, boolean: Any = int) -> tuple[Any, ...]:
+    return (
+        t.id, t.source, t.destination, t.amount, t.currency, t.reason, dumps(t.metadata),
+        boolean(t.pending), t.expires_in, t.on_expiry, t.seq, t.status, t.code, t.created_us,
+        t.expires_us, t.posted_amount, t.reverses, t.reversed_amount, t.resolved_seq, t.resolution,
+        t.fingerprint,
+    )  # fmt: skip
+
+
+def transfer_update_row(t: Transfer) -> tuple[Any, ...]:
+    return (t.status, t.posted_amount, t.reversed_amount, t.resolved_seq, t.resolution, t.id)
+
+
+TRANSFER_UPDATE = (
+    "UPDATE transfers SET status = {p}, posted_amount = {p}, reversed_amount = {p}, "
+    "resolved_seq = {p}, resolution = {p} WHERE id = {p}"
+)
+
+
+def entry_from_row(row: Sequence[Any]) -> Entry:
+    return Entry(row[0], row[1], row[2], row[3], row[4], row[5], row[6])
+
+
+def entry_to_row(e: Entry) -> tuple[Any, ...]:
+    return (e.account_id, e.seq, e.transfer_id, e.amount, e.balance_after, e.created_us, e.reason)
+
+
+def event_from_row(row: Sequence[Any]) -> Event:
+    return Event(row[0], row[2], json.loads(row[3]), row[1], row[4])
+
+
+def placeholders(columns: str, mark: str) -> str:
+    return ", ".join([mark] * len(columns.split(",")))

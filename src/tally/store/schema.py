@@ -1,0 +1,211 @@
+"""The schema, as DDL per dialect, applied by the Alembic migrations.
+
+The journal is append-only: the database itself refuses an UPDATE or DELETE
+of it (triggers), and CHECK constraints pair the core's rules (amounts > 0,
+status values), so that a write that bypasses Tally is refused too.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from tally.core.events import GENESIS_HASH, KINDS
+
+# The newest migration; a store whose alembic_version says this skips Alembic.
+SCHEMA_REVISION: Final = "0001"
+
+_KINDS = ", ".join(f"'{kind}'" for kind in KINDS)
+_TRANSFER_STATUS = "'posted', 'pending', 'voided', 'expired', 'rejected'"
+_ACCOUNT_STATUS = "'open', 'frozen', 'closed'"
+
+SQLITE_0001: Final = [
+    """CREATE TABLE ledger_head (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        seq INTEGER NOT NULL CHECK (seq >= 0),
+        hash TEXT NOT NULL,
+        time_us INTEGER NOT NULL
+    ) STRICT""",
+    f"INSERT INTO ledger_head (id, seq, hash, time_us) VALUES (1, 0, '{GENESIS_HASH}', 0)",
+    f"""CREATE TABLE journal (
+        seq INTEGER PRIMARY KEY CHECK (seq > 0),
+        created_us INTEGER NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ({_KINDS})),
+        data TEXT NOT NULL CHECK (json_valid(data)),
+        hash TEXT NOT NULL
+    ) STRICT""",
+    "CREATE INDEX journal_created ON journal (created_us)",
+    """CREATE TRIGGER journal_no_update BEFORE UPDATE ON journal
+        BEGIN SELECT RAISE(ABORT, 'the journal is append-only'); END""",
+    """CREATE TRIGGER journal_no_delete BEFORE DELETE ON journal
+        BEGIN SELECT RAISE(ABORT, 'the journal is append-only'); END""",
+    """CREATE TABLE currencies (
+        code TEXT PRIMARY KEY,
+        scale INTEGER NOT NULL CHECK (scale BETWEEN 0 AND 18)
+    ) STRICT""",
+    f"""CREATE TABLE accounts (
+        id TEXT PRIMARY KEY,
+        currency TEXT NOT NULL,
+        scale INTEGER NOT NULL,
+        min_balance INTEGER,
+        max_balance INTEGER,
+        clearing_seconds INTEGER CHECK (clearing_seconds IS NULL OR clearing_seconds > 0),
+        status TEXT NOT NULL CHECK (status IN ({_ACCOUNT_STATUS})),
+        metadata TEXT NOT NULL,
+        created_us INTEGER NOT NULL,
+        seq INTEGER NOT NULL,
+        posted INTEGER NOT NULL,
+        pending_in INTEGER NOT NULL CHECK (pending_in >= 0),
+        pending_out INTEGER NOT NULL CHECK (pending_out >= 0),
+        fingerprint TEXT NOT NULL
+    ) STRICT""",
+    f"""CREATE TABLE transfers (
+        id TEXT PRIMARY KEY,
+        seq INTEGER NOT NULL UNIQUE,
+        source TEXT NOT NULL,
+        destination TEXT NOT NULL,
+        amount INTEGER NOT NULL,
+        currency TEXT,
+        reason TEXT,
+        metadata TEXT NOT NULL,
+        pending INTEGER NOT NULL CHECK (pending IN (0, 1)),
+        expires_in INTEGER,
+        on_expiry TEXT CHECK (on_expiry IS NULL OR on_expiry IN ('void', 'post')),
+        status TEXT NOT NULL CHECK (status IN ({_TRANSFER_STATUS})),
+        code TEXT,
+        created_us INTEGER NOT NULL,
+        expires_us INTEGER,
+        posted_amount INTEGER CHECK (posted_amount IS NULL OR posted_amount >= 0),
+        reverses TEXT,
+        reversed_amount INTEGER NOT NULL DEFAULT 0 CHECK (reversed_amount >= 0),
+        resolved_seq INTEGER,
+        resolution TEXT,
+        fingerprint TEXT NOT NULL,
+        CHECK (amount > 0 OR (status = 'rejected' AND amount = 0)),
+        CHECK ((status = 'rejected') = (code IS NOT NULL)),
+        CHECK (posted_amount IS NULL OR posted_amount <= amount),
+        CHECK (reversed_amount <= COALESCE(posted_amount, 0))
+    ) STRICT""",
+    "CREATE INDEX transfers_due ON transfers (expires_us) WHERE status = 'pending'",
+    "CREATE INDEX transfers_source ON transfers (source, seq)",
+    "CREATE INDEX transfers_destination ON transfers (destination, seq)",
+    """CREATE TABLE entries (
+        account_id TEXT NOT NULL,
+        seq INTEGER NOT NULL CHECK (seq > 0),
+        transfer_id TEXT NOT NULL,
+        amount INTEGER NOT NULL CHECK (amount <> 0),
+        balance_after INTEGER NOT NULL,
+        created_us INTEGER NOT NULL,
+        reason TEXT,
+        PRIMARY KEY (account_id, seq)
+    ) STRICT, WITHOUT ROWID""",
+    """CREATE TRIGGER entries_no_update BEFORE UPDATE ON entries
+        BEGIN SELECT RAISE(ABORT, 'entries are append-only'); END""",
+    """CREATE TRIGGER entries_no_delete BEFORE DELETE ON entries
+        BEGIN SELECT RAISE(ABORT, 'entries are append-only'); END""",
+    """CREATE TABLE api_keys (
+        id TEXT PRIMARY KEY,
+        token_hash TEXT NOT NULL UNIQUE,
+        role TEXT NOT NULL CHECK (role IN ('admin', 'staff', 'writer', 'reader')),
+        accounts TEXT,
+        name TEXT,
+        created_us INTEGER NOT NULL,
+        revoked_us INTEGER
+    ) STRICT""",
+]
+
+_PG_APPEND_ONLY = """CREATE FUNCTION tally_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN RAISE EXCEPTION '% is append-only', TG_TABLE_NAME; END $$"""
+
+POSTGRES_0001: Final = [
+    """CREATE TABLE ledger_head (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        seq BIGINT NOT NULL CHECK (seq >= 0),
+        hash TEXT NOT NULL,
+        time_us BIGINT NOT NULL
+    )""",
+    f"INSERT INTO ledger_head (id, seq, hash, time_us) VALUES (1, 0, '{GENESIS_HASH}', 0)",
+    f"""CREATE TABLE journal (
+        seq BIGINT PRIMARY KEY CHECK (seq > 0),
+        created_us BIGINT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ({_KINDS})),
+        data TEXT NOT NULL,
+        hash TEXT NOT NULL
+    )""",
+    "CREATE INDEX journal_created ON journal (created_us)",
+    _PG_APPEND_ONLY,
+    """CREATE TRIGGER journal_append_only BEFORE UPDATE OR DELETE ON journal
+        FOR EACH ROW EXECUTE FUNCTION tally_append_only()""",
+    """CREATE TRIGGER journal_no_truncate BEFORE TRUNCATE ON journal
+        FOR EACH STATEMENT EXECUTE FUNCTION tally_append_only()""",
+    """CREATE TABLE currencies (
+        code TEXT PRIMARY KEY,
+        scale INTEGER NOT NULL CHECK (scale BETWEEN 0 AND 18)
+    )""",
+    f"""CREATE TABLE accounts (
+        id TEXT PRIMARY KEY,
+        currency TEXT NOT NULL,
+        scale INTEGER NOT NULL,
+        min_balance BIGINT,
+        max_balance BIGINT,
+        clearing_seconds INTEGER CHECK (clearing_seconds IS NULL OR clearing_seconds > 0),
+        status TEXT NOT NULL CHECK (status IN ({_ACCOUNT_STATUS})),
+        metadata TEXT NOT NULL,
+        created_us BIGINT NOT NULL,
+        seq BIGINT NOT NULL,
+        posted BIGINT NOT NULL,
+        pending_in BIGINT NOT NULL CHECK (pending_in >= 0),
+        pending_out BIGINT NOT NULL CHECK (pending_out >= 0),
+        fingerprint TEXT NOT NULL
+    )""",
+    f"""CREATE TABLE transfers (
+        id TEXT PRIMARY KEY,
+        seq BIGINT NOT NULL UNIQUE,
+        source TEXT NOT NULL,
+        destination TEXT NOT NULL,
+        amount BIGINT NOT NULL,
+        currency TEXT,
+        reason TEXT,
+        metadata TEXT NOT NULL,
+        pending BOOLEAN NOT NULL,
+        expires_in INTEGER,
+        on_expiry TEXT CHECK (on_expiry IS NULL OR on_expiry IN ('void', 'post')),
+        status TEXT NOT NULL CHECK (status IN ({_TRANSFER_STATUS})),
+        code TEXT,
+        created_us BIGINT NOT NULL,
+        expires_us BIGINT,
+        posted_amount BIGINT CHECK (posted_amount IS NULL OR posted_amount >= 0),
+        reverses TEXT,
+        reversed_amount BIGINT NOT NULL DEFAULT 0 CHECK (reversed_amount >= 0),
+        resolved_seq BIGINT,
+        resolution TEXT,
+        fingerprint TEXT NOT NULL,
+        CHECK (amount > 0 OR (status = 'rejected' AND amount = 0)),
+        CHECK ((status = 'rejected') = (code IS NOT NULL)),
+        CHECK (posted_amount IS NULL OR posted_amount <= amount),
+        CHECK (reversed_amount <= COALESCE(posted_amount, 0))
+    )""",
+    "CREATE INDEX transfers_due ON transfers (expires_us) WHERE status = 'pending'",
+    "CREATE INDEX transfers_source ON transfers (source, seq)",
+    "CREATE INDEX transfers_destination ON transfers (destination, seq)",
+    """CREATE TABLE entries (
+        account_id TEXT NOT NULL,
+        seq BIGINT NOT NULL CHECK (seq > 0),
+        transfer_id TEXT NOT NULL,
+        amount BIGINT NOT NULL CHECK (amount <> 0),
+        balance_after BIGINT NOT NULL,
+        created_us BIGINT NOT NULL,
+        reason TEXT,
+        PRIMARY KEY (account_id, seq)
+    )""",
+    """CREATE TRIGGER entries_append_only BEFORE UPDATE OR DELETE ON entries
+        FOR EACH ROW EXECUTE FUNCTION tally_append_only()""",
+    """CREATE TABLE api_keys (
+        id TEXT PRIMARY KEY,
+        token_hash TEXT NOT NULL UNIQUE,
+        role TEXT NOT NULL CHECK (role IN ('admin', 'staff', 'writer', 'reader')),
+        accounts TEXT,
+        name TEXT,
+        created_us BIGINT NOT NULL,
+        revoked_us BIGINT
+    )""",
+]

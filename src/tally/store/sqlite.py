@@ -1,0 +1,361 @@
+"""The SQLite store: one file, WAL, synchronous=FULL, BEGIN IMMEDIATE for writes.
+
+One write connection (the engine serialises its use) and one read connection
+per thread; WAL lets readers run beside the writer. Between processes,
+`BEGIN IMMEDIATE` takes the file's write lock and the busy timeout waits for it.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import tempfile
+import threading
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from tally.core.account import Account
+from tally.core.errors import ValidationError
+from tally.core.events import Event
+from tally.core.transfer import Entry, Transfer
+from tally.store import base
+from tally.store.base import Changes, Head
+from tally.store.schema import SCHEMA_REVISION
+
+BUSY_TIMEOUT_MS = 10_000
+_ITER_CHUNK = 5000
+
+
+def sqlite_path(url: str) -> tuple[str, bool]:
+    """The file a `sqlite:///` URL names, and whether it is a throwaway one."""
+    if url in ("sqlite://", "sqlite:///:memory:"):
+        handle, path = tempfile.mkstemp(prefix="tally-", suffix=".sqlite3")
+        os.close(handle)
+        return path, True
+    if not url.startswith("sqlite:///") or len(url) <= len("sqlite:///"):
+        raise ValidationError("a SQLite URL looks like sqlite:///path/to/file.sqlite3", field="url")
+    return url[len("sqlite:///") :].split("?", 1)[0], False
+
+
+class SQLiteStore:
+    dialect = "sqlite"
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.path, self._temporary = sqlite_path(url)
+        directory = os.path.dirname(os.path.abspath(self.path))
+        if not os.path.isdir(directory):
+            raise ValidationError(f"no such directory: {directory}", field="url")
+        self._migrate()
+        self._writer = self._connect()
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
+
+    # --- connections -----------------------------------------------------------
+    def _connect(self, *, read_only: bool = False) -> sqlite3.Connection:
+        connection = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
+        )
+        connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        connection.execute("PRAGMA journal_mode = WAL")
+        connection.execute("PRAGMA synchronous = FULL")
+        if read_only:
+            connection.execute("PRAGMA query_only = 1")
+        return connection
+
+    def _reader(self) -> sqlite3.Connection:
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = self._connect(read_only=True)
+            self._local.connection = connection
+            with self._readers_lock:
+                self._readers.append(connection)
+        return connection
+
+    def _migrate(self) -> None:
+        probe = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000)
+        try:
+            probe.execute("PRAGMA journal_mode = WAL")
+            row = probe.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'alembic_version'"
+            ).fetchone()
+            if row and probe.execute("SELECT version_num FROM alembic_version").fetchone() == (SCHEMA_REVISION,):
+                return
+        finally:
+            probe.close()
+        self._run_alembic()
+
+    def _run_alembic(self) -> None:
+        from sqlalchemy import create_engine, event
+
+        from tally.store.migrate import run_alembic
+
+        engine = create_engine(f"sqlite:///{self.path}", connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+
+        # The documented pysqlite recipe: take the write lock when the migration
+        # transaction begins, so that two processes opening a new file at once
+        # run the migration once.
+        @event.listens_for(engine, "connect")
+        def _connect(dbapi_connection: Any, record: Any) -> None:
+            dbapi_connection.isolation_level = None
+
+        @event.listens_for(engine, "begin")
+        def _begin(connection: Any) -> None:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+        try:
+            with engine.connect() as connection:
+                run_alembic(connection)
+        finally:
+            engine.dispose()
+
+    # --- the write unit of work ---------------------------------------------------
+    def begin(self) -> Head:
+        self._writer.execute("BEGIN IMMEDIATE")
+        seq, hash, time_us = self._writer.execute("SELECT seq, hash, time_us FROM ledger_head").fetchone()
+        return Head(seq, hash, time_us)
+
+    def load_accounts(self, ids: Sequence[str]) -> dict[str, Account]:
+        return {a.id: a for a in self._fetch(self._writer, "accounts", base.ACCOUNT_COLUMNS, ids, base.account_from_row)}
+
+    def load_transfers(self, ids: Sequence[str]) -> dict[str, Transfer]:
+        return {t.id: t for t in self._fetch(self._writer, "transfers", base.TRANSFER_COLUMNS, ids, base.transfer_from_row)}
+
+    def _fetch(self, connection: sqlite3.Connection, table: str, columns: str, ids: Sequence[str], build: Any) -> list[Any]:
+        found: list[Any] = []
+        unique = list(dict.fromkeys(ids))
+        for start in range(0, len(unique), 500):
+            chunk = unique[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = connection.execute(f"SELECT {columns} FROM {table} WHERE id IN ({marks})", chunk)
+            found.extend(build(row) for row in rows)
+        return found
+
+    def load_currencies(self) -> dict[str, int]:
+        return dict(self._writer.execute("SELECT code, scale FROM currencies").fetchall())
+
+    def due_transfers(self, now_us: int, limit: int) -> list[str]:
+        rows = self._writer.execute(
+            "SELECT id FROM transfers WHERE status = 'pending' AND expires_us <= ? ORDER BY expires_us LIMIT ?",
+            (now_us, limit),
+        )
+        return [row[0] for row in rows]
+
+    def write(self, changes: Changes) -> None:
+        w = self._writer
+        w.executemany("INSERT INTO journal (seq, created_us, kind, data, hash) VALUES (?, ?, ?, ?, ?)", changes.journal)
+        if changes.currencies:
+            w.executemany("INSERT INTO currencies (code, scale) VALUES (?, ?)", changes.currencies)
+        if changes.new_accounts:
+            marks = base.placeholders(base.ACCOUNT_COLUMNS, "?")
+            w.executemany(
+                f"INSERT INTO accounts ({base.ACCOUNT_COLUMNS}) VALUES ({marks})",
+                [base.account_to_row(a) for a in changes.new_accounts],
+            )
+        if changes.changed_accounts:
+            w.executemany(
+                base.ACCOUNT_UPDATE.format(p="?"), [base.account_update_row(a) for a in changes.changed_accounts]
+            )
+        if changes.new_transfers:
+            marks = base.placeholders(base.TRANSFER_COLUMNS, "?")
+            w.executemany(
+                f"INSERT INTO transfers ({base.TRANSFER_COLUMNS}) VALUES ({marks})",
+                [base.transfer_to_row(t) for t in changes.new_transfers],
+            )
+        if changes.changed_transfers:
+            w.executemany(
+                base.TRANSFER_UPDATE.format(p="?"), [base.transfer_update_row(t) for t in changes.changed_transfers]
+            )
+        if changes.entries:
+            w.executemany(
+                f"INSERT INTO entries ({base.ENTRY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [base.entry_to_row(e) for e in changes.entries],
+            )
+        head = changes.head
+        assert head is not None
+        w.execute("UPDATE ledger_head SET seq = ?, hash = ?, time_us = ? WHERE id = 1", (head.seq, head.hash, head.time_us))
+
+    def commit(self) -> None:
+        self._writer.execute("COMMIT")
+
+    def rollback(self) -> None:
+        if self._writer.in_transaction:
+            self._writer.execute("ROLLBACK")
+
+    def is_transient(self, error: BaseException) -> bool:
+        return isinstance(error, sqlite3.OperationalError) and (
+            "locked" in str(error) or "busy" in str(error)
+        )
+
+    # --- reads -------------------------------------------------------------------
+    def head(self) -> Head:
+        seq, hash, time_us = self._reader().execute("SELECT seq, hash, time_us FROM ledger_head").fetchone()
+        return Head(seq, hash, time_us)
+
+    def account(self, id: str) -> Account | None:
+        row = self._reader().execute(f"SELECT {base.ACCOUNT_COLUMNS} FROM accounts WHERE id = ?", (id,)).fetchone()
+        return None if row is None else base.account_from_row(row)
+
+    def accounts(self, prefix: str | None, after: str | None, limit: int) -> list[Account]:
+        sql = f"SELECT {base.ACCOUNT_COLUMNS} FROM accounts WHERE id > ?"
+        params: list[Any] = [after or ""]
+        if prefix:
+            # A range on the primary key, not LIKE: ids may hold `_`, a LIKE wildcard.
+            sql += " AND id >= ? AND substr(id, 1, ?) = ?"
+            params += [prefix, len(prefix), prefix]
+        rows = self._reader().execute(sql + " ORDER BY id LIMIT ?", (*params, limit))
+        return [base.account_from_row(row) for row in rows]
+
+    def transfer(self, id: str) -> Transfer | None:
+        row = self._reader().execute(f"SELECT {base.TRANSFER_COLUMNS} FROM transfers WHERE id = ?", (id,)).fetchone()
+        return None if row is None else base.transfer_from_row(row)
+
+    def transfers(
+        self, account: str | None, status: str | None, after: int | None, limit: int, prefix: str | None = None
+    ) -> list[Transfer]:
+        where, params = ["seq > ?"], [after or 0]
+        if status is not None:
+            where.append("status = ?")
+            params.append(status)
+        if prefix is not None:
+            where.append("(substr(source, 1, ?) = ? OR substr(destination, 1, ?) = ?)")
+            params += [len(prefix), prefix, len(prefix), prefix]
+        if account is None:
+            sql = f"SELECT {base.TRANSFER_COLUMNS} FROM transfers WHERE {' AND '.join(where)} ORDER BY seq LIMIT ?"
+            rows = self._reader().execute(sql, (*params, limit))
+        else:
+            clause = " AND ".join(where)
+            sql = (
+                f"SELECT {base.TRANSFER_COLUMNS} FROM ("
+                f"SELECT * FROM transfers WHERE source = ? AND {clause} "
+                f"UNION ALL SELECT * FROM transfers WHERE destination = ? AND {clause}"
+                ") ORDER BY seq LIMIT ?"
+            )
+            rows = self._reader().execute(sql, (account, *params, account, *params, limit))
+        return [base.transfer_from_row(row) for row in rows]
+
+    def entries(self, account_id: str, after: int | None, limit: int, descending: bool) -> list[Entry]:
+        if descending:
+            sql = "WHERE account_id = ? AND seq < ? ORDER BY seq DESC"
+            bound = after if after is not None else 2**63 - 1
+        else:
+            sql = "WHERE account_id = ? AND seq > ? ORDER BY seq"
+            bound = after if after is not None else 0
+        rows = self._reader().execute(f"SELECT {base.ENTRY_COLUMNS} FROM entries {sql} LIMIT ?", (account_id, bound, limit))
+        return [base.entry_from_row(row) for row in rows]
+
+    def posted_as_of(self, account_id: str, seq: int) -> int:
+        row = self._reader().execute(
+            "SELECT balance_after FROM entries WHERE account_id = ? AND seq <= ? ORDER BY seq DESC LIMIT 1",
+            (account_id, seq),
+        ).fetchone()
+        return 0 if row is None else int(row[0])
+
+    def seq_at(self, time_us: int) -> int:
+        row = self._reader().execute("SELECT max(seq) FROM journal WHERE created_us <= ?", (time_us,)).fetchone()
+        return int(row[0] or 0)
+
+    def events(self, after: int, limit: int) -> list[Event]:
+        rows = self._reader().execute(
+            "SELECT seq, created_us, kind, data, hash FROM journal WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit)
+        )
+        return [base.event_from_row(row) for row in rows]
+
+    def due_for_accounts(self, ids: Sequence[str], now_us: int) -> list[str]:
+        marks = ",".join("?" * len(ids))
+        rows = self._reader().execute(
+            f"SELECT id FROM transfers WHERE status = 'pending' AND expires_us <= ? "
+            f"AND (source IN ({marks}) OR destination IN ({marks}))",
+            (now_us, *ids, *ids),
+        )
+        return [row[0] for row in rows]
+
+    def next_expiry(self) -> int | None:
+        row = self._reader().execute("SELECT min(expires_us) FROM transfers WHERE status = 'pending'").fetchone()
+        return None if row[0] is None else int(row[0])
+
+    def currencies(self) -> dict[str, int]:
+        return dict(self._reader().execute("SELECT code, scale FROM currencies").fetchall())
+
+    # --- verify --------------------------------------------------------------------
+    def _iterate(self, sql: str, build: Any) -> Iterator[Any]:
+        """Stream a table in key order, a chunk at a time (bounded memory)."""
+        connection = self._connect(read_only=True)
+        try:
+            cursor = connection.execute(sql)
+            while chunk := cursor.fetchmany(_ITER_CHUNK):
+                yield from (build(row) for row in chunk)
+        finally:
+            connection.close()
+
+    def iter_journal(self) -> Iterator[tuple[int, int, str, str, str]]:
+        return self._iterate("SELECT seq, created_us, kind, data, hash FROM journal ORDER BY seq", tuple)
+
+    def iter_accounts(self) -> Iterator[Account]:
+        return self._iterate(f"SELECT {base.ACCOUNT_COLUMNS} FROM accounts ORDER BY id", base.account_from_row)
+
+    def iter_transfers(self) -> Iterator[Transfer]:
+        return self._iterate(f"SELECT {base.TRANSFER_COLUMNS} FROM transfers ORDER BY id", base.transfer_from_row)
+
+    def iter_entries(self) -> Iterator[Entry]:
+        return self._iterate(f"SELECT {base.ENTRY_COLUMNS} FROM entries ORDER BY seq, account_id", base.entry_from_row)
+
+    # --- API keys ------------------------------------------------------------------
+    def insert_key(self, row: dict[str, Any]) -> None:
+        columns = ", ".join(base.KEY_COLUMNS)
+        with self._own_write() as connection:
+            connection.execute(
+                f"INSERT INTO api_keys ({columns}) VALUES ({', '.join('?' * len(base.KEY_COLUMNS))})",
+                [row.get(name) for name in base.KEY_COLUMNS],
+            )
+
+    def keys(self) -> list[dict[str, Any]]:
+        rows = self._reader().execute(f"SELECT {', '.join(base.KEY_COLUMNS)} FROM api_keys ORDER BY created_us, id")
+        return [dict(zip(base.KEY_COLUMNS, row, strict=True)) for row in rows]
+
+    def key_by_hash(self, token_hash: str) -> dict[str, Any] | None:
+        row = self._reader().execute(
+            f"SELECT {', '.join(base.KEY_COLUMNS)} FROM api_keys WHERE token_hash = ?", (token_hash,)
+        ).fetchone()
+        return None if row is None else dict(zip(base.KEY_COLUMNS, row, strict=True))
+
+    def revoke_key(self, id: str, now_us: int) -> bool:
+        with self._own_write() as connection:
+            cursor = connection.execute(
+                "UPDATE api_keys SET revoked_us = ? WHERE id = ? AND revoked_us IS NULL", (now_us, id)
+            )
+            return cursor.rowcount == 1
+
+    def _own_write(self) -> sqlite3.Connection:
+        """A short write outside the ledger's write path (keys are not money)."""
+        connection = self._connect()
+        connection.isolation_level = "IMMEDIATE"  # the context manager commits or rolls back
+        return _ClosingTransaction(connection)  # type: ignore[return-value]
+
+    def close(self) -> None:
+        with self._readers_lock:
+            for connection in self._readers:
+                connection.close()
+            self._readers.clear()
+        self._writer.close()
+        if self._temporary:
+            for suffix in ("", "-wal", "-shm"):
+                try:
+                    os.unlink(self.path + suffix)
+                except FileNotFoundError:
+                    pass
+
+
+class _ClosingTransaction:
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self.connection = connection
+
+    def __enter__(self) -> sqlite3.Connection:
+        return self.connection.__enter__()
+
+    def __exit__(self, *exc: Any) -> None:
+        try:
+            self.connection.__exit__(*exc)
+        finally:
+            self.connection.close()
