@@ -1,7 +1,7 @@
 """Tally: a ledger for user balances.
 
-    import tally
-    ledger = tally.open("sqlite:///tally.sqlite3")
+import tally
+ledger = tally.open("sqlite:///tally.sqlite3")
 """
 
 from tally.core.account import Account, AccountStatus, Balance, BalanceAsOf

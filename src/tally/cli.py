@@ -162,7 +162,9 @@ def accounts_list(
             return
         table = Table("id", "currency", "status", "posted", "pending_in", "pending_out", "available")
         for a in page:
-            table.add_row(a.id, a.currency, a.status, *(str(v) for v in (a.posted, a.pending_in, a.pending_out, a.available)))
+            table.add_row(
+                a.id, a.currency, a.status, *(str(v) for v in (a.posted, a.pending_in, a.pending_out, a.available))
+            )
         out.print(table)
 
 
@@ -196,7 +198,9 @@ def transfer(
 
 def _amount(text: str) -> int:
     if not text.isdigit():
-        raise tally.ValidationError("amount must be a whole number of minor units (e.g. 1050 for $10.50)", field="amount")
+        raise tally.ValidationError(
+            "amount must be a whole number of minor units (e.g. 1050 for $10.50)", field="amount"
+        )
     return int(text)
 
 

@@ -17,7 +17,6 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from tally.core.account import Account
 from tally.core.commands import (
@@ -46,7 +45,7 @@ Clock = Callable[[], float]
 
 
 class _Item:
-    __slots__ = ("command", "dry_run", "result", "error", "done")
+    __slots__ = ("command", "done", "dry_run", "error", "result")
 
     def __init__(self, command: Command, dry_run: bool) -> None:
         self.command = command
@@ -281,4 +280,3 @@ class Engine:
             self._closed = True
             while self._committing:
                 self._cv.wait()
-

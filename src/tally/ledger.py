@@ -34,7 +34,7 @@ _TRANSFER_KEYWORDS = frozenset(
 )
 
 
-def open(url: str = "sqlite:///tally.sqlite3", *, clock: Clock | None = None) -> Ledger:  # noqa: A001
+def open(url: str = "sqlite:///tally.sqlite3", *, clock: Clock | None = None) -> Ledger:
     """Open (creating or migrating if needed) the ledger stored at `url`.
 
     `clock` returns the current time in seconds since the epoch (tests pass a
@@ -135,7 +135,9 @@ class Ledger:
             raise AccountNotFound(f"no account {id}")
         return account
 
-    def accounts(self, prefix: str | None = None, *, after: str | None = None, limit: int = PAGE_SIZE_DEFAULT) -> AccountPage:
+    def accounts(
+        self, prefix: str | None = None, *, after: str | None = None, limit: int = PAGE_SIZE_DEFAULT
+    ) -> AccountPage:
         """Accounts in id order, optionally those whose id starts with `prefix`."""
         if prefix is not None and (type(prefix) is not str or len(prefix) > 128):
             raise ValidationError("prefix must be a string of at most 128 characters", field="prefix")
@@ -245,7 +247,11 @@ class Ledger:
         transfer = self.store.transfer(id)
         if transfer is None:
             raise TransferNotFound(f"no transfer {id}")
-        if transfer.status == "pending" and transfer.expires_us is not None and transfer.expires_us <= self.engine.now_us():
+        if (
+            transfer.status == "pending"
+            and transfer.expires_us is not None
+            and transfer.expires_us <= self.engine.now_us()
+        ):
             self.engine.expire_for([transfer.source])
             transfer = self.store.transfer(id)
             assert transfer is not None

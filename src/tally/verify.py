@@ -98,7 +98,7 @@ def command_of(kind: str, data: dict[str, Any]) -> cmd.Command:
         return cmd.CreateTransfer(**c)
     if kind in (ev.PENDING_POSTED, ev.PENDING_VOIDED):
         action, _, amount = data["resolution"].partition(":")
-        return cmd.ResolvePending(data["id"], action, int(amount) if amount else None)  # type: ignore[arg-type]
+        return cmd.ResolvePending(data["id"], action, int(amount) if amount else None)
     if kind == ev.PENDING_EXPIRED:
         return cmd.ExpireDue((data["id"],))
     if kind == ev.ACCOUNT_OPENED:
@@ -208,7 +208,10 @@ def _compare_accounts(store: Store, report: VerifyReport, state: Working) -> Non
         if expected is None:
             report.add(account.seq, f"account {account.id} is not in the journal")
         elif base.account_to_row(account) != base.account_to_row(expected):
-            report.add(None, f"account {account.id} differs from the journal: stored {account.balance}, replayed {expected.balance}")
+            report.add(
+                None,
+                f"account {account.id} differs from the journal: stored {account.balance}, replayed {expected.balance}",
+            )
     for id in replayed.keys() - seen:
         report.add(replayed[id].seq, f"account {id} is missing")
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from tally.core.clock import rfc3339, to_datetime
 
 
-class AccountStatus(str, Enum):
+class AccountStatus(StrEnum):
     OPEN = "open"
     FROZEN = "frozen"
     CLOSED = "closed"

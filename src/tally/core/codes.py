@@ -5,10 +5,10 @@ the one reported. Every code maps to exactly one HTTP status (`HTTP_STATUS`) and
 one exception class (`tally.core.errors`).
 """
 
-from enum import Enum
+from enum import StrEnum
 
 
-class Code(str, Enum):
+class Code(StrEnum):
     # The request itself is malformed: nothing is recorded.
     VALIDATION_ERROR = "validation_error"
     # Transport and access: only the HTTP service produces these.

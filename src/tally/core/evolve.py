@@ -65,13 +65,19 @@ def _status(status: AccountStatus) -> Any:
     return handler
 
 
-def _move(state: Working, source: Account, destination: Account, transfer: Transfer, amount: int, seq: int,
-          created_us: int, released: int = 0) -> None:
+def _move(
+    state: Working,
+    source: Account,
+    destination: Account,
+    transfer: Transfer,
+    amount: int,
+    seq: int,
+    created_us: int,
+    released: int = 0,
+) -> None:
     """Post `amount` from source to destination, releasing `released` of a hold."""
     source = replace(source, posted=source.posted - amount, pending_out=source.pending_out - released)
-    destination = replace(
-        destination, posted=destination.posted + amount, pending_in=destination.pending_in - released
-    )
+    destination = replace(destination, posted=destination.posted + amount, pending_in=destination.pending_in - released)
     state.put_account(source)
     state.put_account(destination)
     if amount:
@@ -122,8 +128,9 @@ def _transfer_created(state: Working, seq: int, data: dict[str, Any], created_us
         state.put_transfer(replace(original, reversed_amount=original.reversed_amount + transfer.amount))
 
 
-def _resolve(state: Working, seq: int, data: dict[str, Any], created_us: int, status: str, amount: int,
-             resolution: str) -> None:
+def _resolve(
+    state: Working, seq: int, data: dict[str, Any], created_us: int, status: str, amount: int, resolution: str
+) -> None:
     transfer = _transfer(state, data["id"])
     _move(
         state,
@@ -135,9 +142,7 @@ def _resolve(state: Working, seq: int, data: dict[str, Any], created_us: int, st
         created_us,
         released=transfer.amount,
     )
-    state.put_transfer(
-        replace(transfer, status=status, posted_amount=amount, resolved_seq=seq, resolution=resolution)
-    )
+    state.put_transfer(replace(transfer, status=status, posted_amount=amount, resolved_seq=seq, resolution=resolution))
 
 
 def _pending_posted(state: Working, seq: int, data: dict[str, Any], created_us: int) -> None:

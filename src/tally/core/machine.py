@@ -135,9 +135,7 @@ def _decide_transfer(state: Working, command: CreateTransfer) -> dict[str, Any]:
     elif destination is not None and destination.clearing_seconds:
         # A clearing period: the deposit shows as pending and posts by itself.
         pending, expires_in, on_expiry = True, destination.clearing_seconds, OnExpiry.POST.value
-    code = transfer_code(
-        state, source, destination, command.amount, currency=command.currency, pending=pending
-    )
+    code = transfer_code(state, source, destination, command.amount, currency=command.currency, pending=pending)
     currency = source.currency if source is not None else command.currency
     return _outcome(
         command,
@@ -183,8 +181,7 @@ def execute_batch(state: Working, command: TransferBatch) -> list[Transfer]:
     for index, item in enumerate(command.transfers):
         result = execute_transfer(child, item)
         if isinstance(result, LedgerError) or result.is_rejected:
-            code = result.code if isinstance(result, LedgerError) else result.code
-            return _failed_batch(state, command, index, code or Code.LINKED_TRANSFER_FAILED.value)
+            return _failed_batch(state, command, index, result.code or Code.LINKED_TRANSFER_FAILED.value)
         results.append(result)
     child.merge()
     return results
@@ -255,7 +252,6 @@ def execute_resolve(state: Working, command: ResolvePending) -> Transfer | Ledge
     amount = transfer.amount if command.amount is None else command.amount
     source = state.account(transfer.source)
     destination = state.account(transfer.destination)
-    assert source is not None and destination is not None or transfer.is_rejected
     code = (
         Code.TRANSFER_NOT_PENDING
         if source is None or destination is None
@@ -305,7 +301,11 @@ def execute_update(state: Working, command: UpdateAccount) -> Account | LedgerEr
     if not changes:
         return account
     updated = replace(account, **changes)
-    if updated.min_balance is not None and updated.max_balance is not None and updated.min_balance > updated.max_balance:
+    if (
+        updated.min_balance is not None
+        and updated.max_balance is not None
+        and updated.min_balance > updated.max_balance
+    ):
         return ValidationError("min_balance must not exceed max_balance", field="min_balance")
     _emit(state, ev.ACCOUNT_UPDATED, {"id": command.id, "changes": changes})
     return _existing_account(state, command.id)

@@ -63,9 +63,7 @@ def reversible_amount(original: Transfer) -> int:
     return original.posted_amount - original.reversed_amount
 
 
-def resolve_code(
-    transfer: Transfer, action: str, amount: int, source: Account, destination: Account
-) -> Code | None:
+def resolve_code(transfer: Transfer, action: str, amount: int, source: Account, destination: Account) -> Code | None:
     """Whether a pending transfer may be posted (for `amount`) or voided now."""
     if transfer.status == TransferStatus.EXPIRED:
         return Code.PENDING_EXPIRED
@@ -81,9 +79,7 @@ def resolve_code(
 
 def is_due(transfer: Transfer, now_us: int) -> bool:
     return (
-        transfer.status == TransferStatus.PENDING
-        and transfer.expires_us is not None
-        and transfer.expires_us <= now_us
+        transfer.status == TransferStatus.PENDING and transfer.expires_us is not None and transfer.expires_us <= now_us
     )
 
 

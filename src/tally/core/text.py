@@ -9,7 +9,7 @@ from typing import Any
 from tally.core.errors import ValidationError
 from tally.core.limits import ID_LENGTH_MAX, METADATA_BYTES_MAX, REASON_LENGTH_MAX
 
-_ID = re.compile(r"[A-Za-z0-9_.:@-]{1,%d}" % ID_LENGTH_MAX)
+_ID = re.compile(rf"[A-Za-z0-9_.:@-]{{1,{ID_LENGTH_MAX}}}")
 
 
 def check_id(value: Any, field: str = "id") -> str:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from tally.core.clock import rfc3339, to_datetime
 
 
-class TransferStatus(str, Enum):
+class TransferStatus(StrEnum):
     POSTED = "posted"
     PENDING = "pending"
     VOIDED = "voided"
@@ -18,7 +18,7 @@ class TransferStatus(str, Enum):
     REJECTED = "rejected"
 
 
-class OnExpiry(str, Enum):
+class OnExpiry(StrEnum):
     VOID = "void"
     POST = "post"
 

@@ -7,6 +7,7 @@ per thread; WAL lets readers run beside the writer. Between processes,
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import tempfile
@@ -117,12 +118,18 @@ class SQLiteStore:
         return Head(seq, hash, time_us)
 
     def load_accounts(self, ids: Sequence[str]) -> dict[str, Account]:
-        return {a.id: a for a in self._fetch(self._writer, "accounts", base.ACCOUNT_COLUMNS, ids, base.account_from_row)}
+        return {
+            a.id: a for a in self._fetch(self._writer, "accounts", base.ACCOUNT_COLUMNS, ids, base.account_from_row)
+        }
 
     def load_transfers(self, ids: Sequence[str]) -> dict[str, Transfer]:
-        return {t.id: t for t in self._fetch(self._writer, "transfers", base.TRANSFER_COLUMNS, ids, base.transfer_from_row)}
+        return {
+            t.id: t for t in self._fetch(self._writer, "transfers", base.TRANSFER_COLUMNS, ids, base.transfer_from_row)
+        }
 
-    def _fetch(self, connection: sqlite3.Connection, table: str, columns: str, ids: Sequence[str], build: Any) -> list[Any]:
+    def _fetch(
+        self, connection: sqlite3.Connection, table: str, columns: str, ids: Sequence[str], build: Any
+    ) -> list[Any]:
         found: list[Any] = []
         unique = list(dict.fromkeys(ids))
         for start in range(0, len(unique), 500):
@@ -174,7 +181,9 @@ class SQLiteStore:
             )
         head = changes.head
         assert head is not None
-        w.execute("UPDATE ledger_head SET seq = ?, hash = ?, time_us = ? WHERE id = 1", (head.seq, head.hash, head.time_us))
+        w.execute(
+            "UPDATE ledger_head SET seq = ?, hash = ?, time_us = ? WHERE id = 1", (head.seq, head.hash, head.time_us)
+        )
 
     def commit(self) -> None:
         self._writer.execute("COMMIT")
@@ -184,9 +193,7 @@ class SQLiteStore:
             self._writer.execute("ROLLBACK")
 
     def is_transient(self, error: BaseException) -> bool:
-        return isinstance(error, sqlite3.OperationalError) and (
-            "locked" in str(error) or "busy" in str(error)
-        )
+        return isinstance(error, sqlite3.OperationalError) and ("locked" in str(error) or "busy" in str(error))
 
     # --- reads -------------------------------------------------------------------
     def head(self) -> Head:
@@ -214,7 +221,8 @@ class SQLiteStore:
     def transfers(
         self, account: str | None, status: str | None, after: int | None, limit: int, prefix: str | None = None
     ) -> list[Transfer]:
-        where, params = ["seq > ?"], [after or 0]
+        where: list[str] = ["seq > ?"]
+        params: list[Any] = [after or 0]
         if status is not None:
             where.append("status = ?")
             params.append(status)
@@ -242,14 +250,20 @@ class SQLiteStore:
         else:
             sql = "WHERE account_id = ? AND seq > ? ORDER BY seq"
             bound = after if after is not None else 0
-        rows = self._reader().execute(f"SELECT {base.ENTRY_COLUMNS} FROM entries {sql} LIMIT ?", (account_id, bound, limit))
+        rows = self._reader().execute(
+            f"SELECT {base.ENTRY_COLUMNS} FROM entries {sql} LIMIT ?", (account_id, bound, limit)
+        )
         return [base.entry_from_row(row) for row in rows]
 
     def posted_as_of(self, account_id: str, seq: int) -> int:
-        row = self._reader().execute(
-            "SELECT balance_after FROM entries WHERE account_id = ? AND seq <= ? ORDER BY seq DESC LIMIT 1",
-            (account_id, seq),
-        ).fetchone()
+        row = (
+            self._reader()
+            .execute(
+                "SELECT balance_after FROM entries WHERE account_id = ? AND seq <= ? ORDER BY seq DESC LIMIT 1",
+                (account_id, seq),
+            )
+            .fetchone()
+        )
         return 0 if row is None else int(row[0])
 
     def seq_at(self, time_us: int) -> int:
@@ -315,9 +329,11 @@ class SQLiteStore:
         return [dict(zip(base.KEY_COLUMNS, row, strict=True)) for row in rows]
 
     def key_by_hash(self, token_hash: str) -> dict[str, Any] | None:
-        row = self._reader().execute(
-            f"SELECT {', '.join(base.KEY_COLUMNS)} FROM api_keys WHERE token_hash = ?", (token_hash,)
-        ).fetchone()
+        row = (
+            self._reader()
+            .execute(f"SELECT {', '.join(base.KEY_COLUMNS)} FROM api_keys WHERE token_hash = ?", (token_hash,))
+            .fetchone()
+        )
         return None if row is None else dict(zip(base.KEY_COLUMNS, row, strict=True))
 
     def revoke_key(self, id: str, now_us: int) -> bool:
@@ -341,10 +357,8 @@ class SQLiteStore:
         self._writer.close()
         if self._temporary:
             for suffix in ("", "-wal", "-shm"):
-                try:
+                with contextlib.suppress(FileNotFoundError):
                     os.unlink(self.path + suffix)
-                except FileNotFoundError:
-                    pass
 
 
 class _ClosingTransaction:

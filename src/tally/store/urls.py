@@ -17,6 +17,4 @@ def open_store(url: str) -> Store:
         from tally.store.postgres import PostgresStore
 
         return PostgresStore(url)
-    raise ValidationError(
-        "the database URL must start with sqlite:/// or postgresql://", field="url"
-    )
+    raise ValidationError("the database URL must start with sqlite:/// or postgresql://", field="url")
