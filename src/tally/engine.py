@@ -207,8 +207,10 @@ class Engine:
             try:
                 return run()
             except Exception as error:
-                if not self.store.is_transient(error) or time.monotonic() > deadline:
+                if not self.store.is_transient(error):
                     raise
+                if time.monotonic() > deadline:
+                    raise Unavailable("the database stayed unavailable; retry with the same id") from error
                 log.info("write retried after a transient error: %s", error)
                 time.sleep(min(0.5, 0.002 * 2**attempt) * random.uniform(0.5, 1.5))
         raise Unavailable("the database stayed busy; retry with the same id")

@@ -1,15 +1,27 @@
 """Create or upgrade a store's schema with Alembic, once, under a lock.
 
-Opening a ledger calls `upgrade()`; when the schema is already at
-`SCHEMA_REVISION` it returns after one query, without importing Alembic.
+Opening a store first reads `alembic_version`; when it already says
+`SCHEMA_REVISION` the store skips Alembic (one query, no Alembic import).
+Otherwise it runs `run_alembic` inside a transaction that holds a lock, so that
+several processes opening a fresh database at once migrate it exactly once:
+SQLite takes the file's write lock (`BEGIN IMMEDIATE`), PostgreSQL a
+transaction-scoped advisory lock (`upgrade_postgres`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib import resources
 from typing import Any
 
 from tally.store.schema import SCHEMA_REVISION
+
+# Advisory lock of the migration, per schema: the search_path may give each
+# ledger a schema of its own in one database. Released at commit or rollback.
+_PG_MIGRATION_LOCK = (
+    "SELECT pg_advisory_xact_lock(hashtextextended('tally.migrate:' || coalesce(current_schema(), ''), 0))"
+)
+_PG_VERSION_TABLE = "SELECT to_regclass('alembic_version') IS NOT NULL"
 
 
 def alembic_config(connection: Any) -> Any:
@@ -37,4 +49,37 @@ def head_revision() -> str:
     return head
 
 
-__all__ = ["SCHEMA_REVISION", "head_revision", "run_alembic"]
+def postgres_revision(execute: Callable[[str], Any]) -> str | None:
+    """The revision a PostgreSQL schema is at (None when it has no tables yet).
+
+    `execute(sql)` runs one statement and returns a cursor-like result, so that
+    both a psycopg connection and a SQLAlchemy one can ask.
+    """
+    if not execute(_PG_VERSION_TABLE).fetchone()[0]:
+        return None
+    row = execute("SELECT version_num FROM alembic_version").fetchone()
+    return None if row is None else str(row[0])
+
+
+def upgrade_postgres(connect: Callable[[], Any]) -> None:
+    """Migrate the PostgreSQL schema that `connect()` (a psycopg connection) sees.
+
+    One transaction holds the advisory lock, checks the revision again (another
+    process may have migrated while we waited) and runs Alembic; the DDL is
+    transactional, so a crash midway leaves the schema as it was.
+    """
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.pool import NullPool
+
+    engine = create_engine("postgresql+psycopg://", creator=connect, poolclass=NullPool)
+    try:
+        with engine.begin() as connection:
+            connection.execute(text(_PG_MIGRATION_LOCK))
+            if postgres_revision(lambda sql: connection.execute(text(sql))) == SCHEMA_REVISION:
+                return
+            run_alembic(connection)
+    finally:
+        engine.dispose()
+
+
+__all__ = ["SCHEMA_REVISION", "head_revision", "postgres_revision", "run_alembic", "upgrade_postgres"]

@@ -142,7 +142,7 @@ POSTGRES_0001: Final = [
         scale INTEGER NOT NULL CHECK (scale BETWEEN 0 AND 18)
     )""",
     f"""CREATE TABLE accounts (
-        id TEXT PRIMARY KEY,
+        id TEXT COLLATE "C" PRIMARY KEY,  -- byte order, as on SQLite: pages of accounts by id
         currency TEXT NOT NULL,
         scale INTEGER NOT NULL,
         min_balance BIGINT,

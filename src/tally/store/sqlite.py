@@ -237,10 +237,11 @@ class SQLiteStore:
             sql = (
                 f"SELECT {base.TRANSFER_COLUMNS} FROM ("
                 f"SELECT * FROM transfers WHERE source = ? AND {clause} "
-                f"UNION ALL SELECT * FROM transfers WHERE destination = ? AND {clause}"
+                # `source <> ?`: a recorded self-transfer (same_account) is listed once.
+                f"UNION ALL SELECT * FROM transfers WHERE destination = ? AND source <> ? AND {clause}"
                 ") ORDER BY seq LIMIT ?"
             )
-            rows = self._reader().execute(sql, (account, *params, account, *params, limit))
+            rows = self._reader().execute(sql, (account, *params, account, account, *params, limit))
         return [base.transfer_from_row(row) for row in rows]
 
     def entries(self, account_id: str, after: int | None, limit: int, descending: bool) -> list[Entry]:

@@ -1,0 +1,393 @@
+"""The PostgreSQL store: psycopg 3, one write connection, a small pool for reads.
+
+Writers in every process take turns on one row: `begin()` opens a READ
+COMMITTED transaction and locks the journal head (`SELECT … FOR UPDATE` on
+`ledger_head`), so `seq` stays gap-free and follows the commit order, and every
+read after the lock sees all that was committed before it. A plain row lock
+rather than an advisory lock keeps the door open to PostgreSQL-protocol
+distributed engines (DESIGN.md). Reads run on pooled autocommit connections,
+from any thread, beside the writer.
+
+A lost connection is transient: the engine rolls back and tries again, and the
+next `begin()` reconnects. A connection lost during COMMIT may have committed;
+the retry then finds the transfer ids already taken and answers with them, so
+a write is applied at most once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.rows import TupleRow
+from psycopg_pool import ConnectionPool
+
+from tally.core.account import Account
+from tally.core.errors import Unavailable, ValidationError
+from tally.core.events import Event
+from tally.core.transfer import Entry, Transfer
+from tally.store import base
+from tally.store.base import Changes, Head
+from tally.store.migrate import SCHEMA_REVISION, postgres_revision, upgrade_postgres
+
+Connection = psycopg.Connection[TupleRow]
+T = TypeVar("T")
+
+CONNECT_TIMEOUT_SECONDS = 10
+# A writer waits this long for the head lock before the engine retries; a
+# writer stalled inside a transaction (holding the lock) is cut after this long.
+LOCK_TIMEOUT_MS = 20_000
+IDLE_IN_TRANSACTION_MS = 20_000
+READ_CONNECTIONS_MAX = 8
+READ_POOL_TIMEOUT_SECONDS = 30.0
+# Inserts of at least this many rows go by COPY (one stream); fewer go by
+# pipelined INSERTs, which cost less for the one-transfer commit of low load.
+COPY_ROWS_MIN = 32
+_ITER_CHUNK = 5000
+
+_LOCK_HEAD = "SELECT seq, hash, time_us FROM ledger_head WHERE id = 1 FOR UPDATE"
+_JOURNAL_COLUMNS = "seq, created_us, kind, data, hash"
+# SQLSTATE classes of OperationalError that trying again cannot fix.
+_NEVER_TRANSIENT = (pg_errors.ProgramLimitExceeded,)
+_SCHEMES = ("postgresql+psycopg://", "postgresql://", "postgres://")
+
+
+def conninfo(url: str) -> str:
+    """The libpq connection string for a Tally PostgreSQL URL.
+
+    Accepts SQLAlchemy's `postgresql+psycopg://` spelling; keeps every URL
+    parameter (such as `options=-csearch_path%3Dschema`) and adds defaults for
+    the connect timeout and the application name unless the URL sets them.
+    """
+    if not url.startswith(_SCHEMES):
+        raise ValidationError("a PostgreSQL URL looks like postgresql://user@host:5432/database", field="url")
+    if url.startswith("postgresql+psycopg://"):
+        url = "postgresql://" + url[len("postgresql+psycopg://") :]
+    try:
+        given = conninfo_to_dict(url)
+    except psycopg.ProgrammingError as error:
+        raise ValidationError(f"invalid PostgreSQL URL: {error}", field="url") from None
+    defaults = {"connect_timeout": str(CONNECT_TIMEOUT_SECONDS), "application_name": "tally"}
+    return make_conninfo(url, **{k: v for k, v in defaults.items() if k not in given})
+
+
+class PostgresStore:
+    dialect = "postgresql"
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._conninfo = conninfo(url)
+        self._writer: Connection | None = None
+        try:
+            writer = self._writer_connection()
+            revision = postgres_revision(lambda sql: writer.execute(sql))
+            writer.rollback()
+            if revision != SCHEMA_REVISION:
+                upgrade_postgres(lambda: psycopg.connect(self._conninfo))
+            self._pool: ConnectionPool[Connection] = ConnectionPool(
+                self._conninfo,
+                kwargs={"autocommit": True},
+                min_size=1,
+                max_size=READ_CONNECTIONS_MAX,
+                timeout=READ_POOL_TIMEOUT_SECONDS,
+                name="tally-read",
+                open=True,
+            )
+        except psycopg.OperationalError as error:
+            self._close_writer()
+            raise Unavailable(f"cannot use the database: {error}") from error
+
+    # --- connections -----------------------------------------------------------
+    def _writer_connection(self) -> Connection:
+        """The write connection, connected again if the last one was lost."""
+        writer = self._writer
+        if writer is not None and not writer.closed and not writer.broken:
+            return writer
+        self._close_writer()
+        writer = psycopg.connect(self._conninfo, autocommit=False)
+        try:
+            writer.execute(
+                "SELECT set_config('lock_timeout', %s, false), "
+                "set_config('idle_in_transaction_session_timeout', %s, false)",
+                (f"{LOCK_TIMEOUT_MS}ms", f"{IDLE_IN_TRANSACTION_MS}ms"),
+            )
+            writer.commit()
+        except BaseException:
+            writer.close()
+            raise
+        self._writer = writer
+        return writer
+
+    def _close_writer(self) -> None:
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.close()
+
+    def _read(self, use: Callable[[Connection], T]) -> T:
+        """Run `use` on a pooled connection; once more on a fresh one if it was dead.
+
+        Pooled connections die when the server restarts or an admin ends them;
+        a read is safe to repeat.
+        """
+        for attempt in range(2):
+            with self._pool.connection() as connection:
+                try:
+                    return use(connection)
+                except psycopg.OperationalError:
+                    if attempt == 1 or not connection.broken:
+                        raise
+        raise AssertionError("unreachable")
+
+    def _all(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return self._read(lambda connection: connection.execute(sql, params).fetchall())
+
+    def _one(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+        return self._read(lambda connection: connection.execute(sql, params).fetchone())
+
+    # --- the write unit of work ---------------------------------------------------
+    def begin(self) -> Head:
+        writer = self._writer_connection()
+        try:
+            if writer.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                writer.rollback()
+            row = writer.execute(_LOCK_HEAD).fetchone()
+        except BaseException:
+            # A lock timeout leaves the transaction aborted: end it here, since
+            # the engine only rolls back what begin() has opened.
+            self.rollback()
+            raise
+        assert row is not None, "ledger_head has its one row from the first migration"
+        return Head(row[0], row[1], row[2])
+
+    def _w(self) -> Connection:
+        writer = self._writer
+        if writer is None:
+            raise psycopg.OperationalError("the write connection was lost")
+        return writer
+
+    def load_accounts(self, ids: Sequence[str]) -> dict[str, Account]:
+        rows = self._w().execute(f"SELECT {base.ACCOUNT_COLUMNS} FROM accounts WHERE id = ANY(%s)", (list(ids),))
+        return {a.id: a for a in map(base.account_from_row, rows)}
+
+    def load_transfers(self, ids: Sequence[str]) -> dict[str, Transfer]:
+        rows = self._w().execute(f"SELECT {base.TRANSFER_COLUMNS} FROM transfers WHERE id = ANY(%s)", (list(ids),))
+        return {t.id: t for t in map(base.transfer_from_row, rows)}
+
+    def load_currencies(self) -> dict[str, int]:
+        return dict(self._w().execute("SELECT code, scale FROM currencies").fetchall())
+
+    def due_transfers(self, now_us: int, limit: int) -> list[str]:
+        rows = self._w().execute(
+            "SELECT id FROM transfers WHERE status = 'pending' AND expires_us <= %s ORDER BY expires_us LIMIT %s",
+            (now_us, limit),
+        )
+        return [row[0] for row in rows]
+
+    def write(self, changes: Changes) -> None:
+        head = changes.head
+        assert head is not None
+        inserts: list[tuple[str, str, Sequence[Sequence[Any]]]] = [
+            ("journal", _JOURNAL_COLUMNS, changes.journal),
+            ("currencies", "code, scale", changes.currencies),
+            ("accounts", base.ACCOUNT_COLUMNS, [base.account_to_row(a) for a in changes.new_accounts]),
+            ("transfers", base.TRANSFER_COLUMNS, [base.transfer_to_row(t, bool) for t in changes.new_transfers]),
+            ("entries", base.ENTRY_COLUMNS, [base.entry_to_row(e) for e in changes.entries]),
+        ]
+        updates: list[tuple[str, Sequence[Sequence[Any]]]] = [
+            (base.ACCOUNT_UPDATE.format(p="%s"), [base.account_update_row(a) for a in changes.changed_accounts]),
+            (base.TRANSFER_UPDATE.format(p="%s"), [base.transfer_update_row(t) for t in changes.changed_transfers]),
+            (
+                "UPDATE ledger_head SET seq = %s, hash = %s, time_us = %s WHERE id = 1",
+                [(head.seq, head.hash, head.time_us)],
+            ),
+        ]
+        writer = self._w()
+        with writer.cursor() as cursor:
+            for table, columns, rows in inserts:
+                if len(rows) >= COPY_ROWS_MIN:
+                    with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                        for row in rows:
+                            copy.write_row(row)
+            # COPY cannot run in a pipeline: the small inserts and the updates
+            # share one, so they cost one round trip together.
+            with writer.pipeline():
+                for table, columns, rows in inserts:
+                    if 0 < len(rows) < COPY_ROWS_MIN:
+                        marks = base.placeholders(columns, "%s")
+                        cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)
+                for sql, rows in updates:
+                    if rows:
+                        cursor.executemany(sql, rows)
+
+    def commit(self) -> None:
+        self._w().commit()
+
+    def rollback(self) -> None:
+        writer = self._writer
+        if writer is None or writer.closed:
+            return
+        if writer.broken:
+            self._close_writer()
+            return
+        try:
+            writer.rollback()
+        except psycopg.OperationalError:
+            self._close_writer()
+
+    def is_transient(self, error: BaseException) -> bool:
+        # Serialization failures, deadlocks, lock timeouts, a server shutting
+        # down, a connection lost: all OperationalError in psycopg 3.
+        return isinstance(error, psycopg.OperationalError) and not isinstance(error, _NEVER_TRANSIENT)
+
+    # --- reads -------------------------------------------------------------------
+    def head(self) -> Head:
+        row = self._one("SELECT seq, hash, time_us FROM ledger_head WHERE id = 1")
+        assert row is not None
+        return Head(row[0], row[1], row[2])
+
+    def account(self, id: str) -> Account | None:
+        row = self._one(f"SELECT {base.ACCOUNT_COLUMNS} FROM accounts WHERE id = %s", (id,))
+        return None if row is None else base.account_from_row(row)
+
+    def accounts(self, prefix: str | None, after: str | None, limit: int) -> list[Account]:
+        sql = f"SELECT {base.ACCOUNT_COLUMNS} FROM accounts WHERE id > %s"
+        params: list[Any] = [after or ""]
+        if prefix:
+            # A range on the primary key, not LIKE: ids may hold `_`, a LIKE wildcard.
+            sql += " AND id >= %s AND left(id, %s) = %s"
+            params += [prefix, len(prefix), prefix]
+        rows = self._all(sql + " ORDER BY id LIMIT %s", (*params, limit))
+        return [base.account_from_row(row) for row in rows]
+
+    def transfer(self, id: str) -> Transfer | None:
+        row = self._one(f"SELECT {base.TRANSFER_COLUMNS} FROM transfers WHERE id = %s", (id,))
+        return None if row is None else base.transfer_from_row(row)
+
+    def transfers(
+        self, account: str | None, status: str | None, after: int | None, limit: int, prefix: str | None = None
+    ) -> list[Transfer]:
+        where: list[str] = ["seq > %s"]
+        params: list[Any] = [after or 0]
+        if status is not None:
+            where.append("status = %s")
+            params.append(status)
+        if prefix is not None:
+            where.append("(left(source, %s) = %s OR left(destination, %s) = %s)")
+            params += [len(prefix), prefix, len(prefix), prefix]
+        clause = " AND ".join(where)
+        if account is None:
+            sql = f"SELECT {base.TRANSFER_COLUMNS} FROM transfers WHERE {clause} ORDER BY seq LIMIT %s"
+            rows = self._all(sql, (*params, limit))
+        else:
+            # Each side uses its own index; a transfer from an account to
+            # itself (a recorded same_account rejection) comes once.
+            sql = (
+                f"SELECT {base.TRANSFER_COLUMNS} FROM ("
+                f"(SELECT * FROM transfers WHERE source = %s AND {clause} ORDER BY seq LIMIT %s) "
+                f"UNION ALL (SELECT * FROM transfers WHERE destination = %s AND source <> %s AND {clause} "
+                "ORDER BY seq LIMIT %s)) AS touching ORDER BY seq LIMIT %s"
+            )
+            rows = self._all(sql, (account, *params, limit, account, account, *params, limit, limit))
+        return [base.transfer_from_row(row) for row in rows]
+
+    def entries(self, account_id: str, after: int | None, limit: int, descending: bool) -> list[Entry]:
+        if descending:
+            sql = "WHERE account_id = %s AND seq < %s ORDER BY seq DESC"
+            bound = after if after is not None else 2**63 - 1
+        else:
+            sql = "WHERE account_id = %s AND seq > %s ORDER BY seq"
+            bound = after if after is not None else 0
+        rows = self._all(f"SELECT {base.ENTRY_COLUMNS} FROM entries {sql} LIMIT %s", (account_id, bound, limit))
+        return [base.entry_from_row(row) for row in rows]
+
+    def posted_as_of(self, account_id: str, seq: int) -> int:
+        row = self._one(
+            "SELECT balance_after FROM entries WHERE account_id = %s AND seq <= %s ORDER BY seq DESC LIMIT 1",
+            (account_id, seq),
+        )
+        return 0 if row is None else int(row[0])
+
+    def seq_at(self, time_us: int) -> int:
+        row = self._one("SELECT max(seq) FROM journal WHERE created_us <= %s", (time_us,))
+        return int(row[0] or 0) if row is not None else 0
+
+    def events(self, after: int, limit: int) -> list[Event]:
+        rows = self._all(f"SELECT {_JOURNAL_COLUMNS} FROM journal WHERE seq > %s ORDER BY seq LIMIT %s", (after, limit))
+        return [base.event_from_row(row) for row in rows]
+
+    def due_for_accounts(self, ids: Sequence[str], now_us: int) -> list[str]:
+        rows = self._all(
+            "SELECT id FROM transfers WHERE status = 'pending' AND expires_us <= %s "
+            "AND (source = ANY(%s) OR destination = ANY(%s))",
+            (now_us, list(ids), list(ids)),
+        )
+        return [row[0] for row in rows]
+
+    def next_expiry(self) -> int | None:
+        row = self._one("SELECT min(expires_us) FROM transfers WHERE status = 'pending'")
+        return None if row is None or row[0] is None else int(row[0])
+
+    def currencies(self) -> dict[str, int]:
+        return {code: scale for code, scale in self._all("SELECT code, scale FROM currencies")}
+
+    # --- verify --------------------------------------------------------------------
+    def _iterate(self, sql: str, build: Callable[[Any], T]) -> Iterator[T]:
+        """Stream a table in key order through a server-side cursor (bounded memory).
+
+        A connection of its own, not a pooled one: verify holds several
+        streams open at once for as long as it takes.
+        """
+        with psycopg.connect(self._conninfo) as connection, connection.cursor(name="tally_iterate") as cursor:
+            cursor.itersize = _ITER_CHUNK
+            cursor.execute(sql)
+            while chunk := cursor.fetchmany(_ITER_CHUNK):
+                yield from map(build, chunk)
+
+    def iter_journal(self) -> Iterator[tuple[int, int, str, str, str]]:
+        return self._iterate(f"SELECT {_JOURNAL_COLUMNS} FROM journal ORDER BY seq", tuple)
+
+    def iter_accounts(self) -> Iterator[Account]:
+        return self._iterate(f"SELECT {base.ACCOUNT_COLUMNS} FROM accounts ORDER BY id", base.account_from_row)
+
+    def iter_transfers(self) -> Iterator[Transfer]:
+        return self._iterate(f"SELECT {base.TRANSFER_COLUMNS} FROM transfers ORDER BY id", base.transfer_from_row)
+
+    def iter_entries(self) -> Iterator[Entry]:
+        # Byte order of the id within a seq, as SQLite and Python sort it,
+        # whatever the database's collation.
+        return self._iterate(
+            f'SELECT {base.ENTRY_COLUMNS} FROM entries ORDER BY seq, account_id COLLATE "C"', base.entry_from_row
+        )
+
+    # --- API keys ------------------------------------------------------------------
+    def insert_key(self, row: dict[str, Any]) -> None:
+        columns = ", ".join(base.KEY_COLUMNS)
+        marks = ", ".join(["%s"] * len(base.KEY_COLUMNS))
+        values = [row.get(name) for name in base.KEY_COLUMNS]
+        # Not through _read: a write is not repeated on a fresh connection.
+        with self._pool.connection() as connection:
+            connection.execute(f"INSERT INTO api_keys ({columns}) VALUES ({marks})", values)
+
+    def keys(self) -> list[dict[str, Any]]:
+        rows = self._all(f"SELECT {', '.join(base.KEY_COLUMNS)} FROM api_keys ORDER BY created_us, id")
+        return [dict(zip(base.KEY_COLUMNS, row, strict=True)) for row in rows]
+
+    def key_by_hash(self, token_hash: str) -> dict[str, Any] | None:
+        row = self._one(f"SELECT {', '.join(base.KEY_COLUMNS)} FROM api_keys WHERE token_hash = %s", (token_hash,))
+        return None if row is None else dict(zip(base.KEY_COLUMNS, row, strict=True))
+
+    def revoke_key(self, id: str, now_us: int) -> bool:
+        with self._pool.connection() as connection:
+            cursor = connection.execute(
+                "UPDATE api_keys SET revoked_us = %s WHERE id = %s AND revoked_us IS NULL", (now_us, id)
+            )
+            return cursor.rowcount == 1
+
+    def close(self) -> None:
+        pool: ConnectionPool[Connection] | None = getattr(self, "_pool", None)
+        if pool is not None:
+            pool.close()
+        self._close_writer()
