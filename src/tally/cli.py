@@ -372,6 +372,22 @@ def keys_revoke(ctx: typer.Context, id: str) -> None:
     out.print(f"revoked {id}")
 
 
+@app.command("serve")
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+) -> None:
+    """Run the HTTP API until stopped (SIGINT/SIGTERM finish in-flight requests, then exit 0)."""
+    from tally.http.serve import serve as run_server
+    from tally.settings import Settings
+
+    try:
+        run_server(Settings.from_env(database_url=database_url(ctx), host=host, port=port))
+    except LedgerError as error:
+        fail(error)
+
+
 @app.command("demo")
 def demo(ctx: typer.Context) -> None:
     """Run a worked example (a top-up, a purchase with a hold, a refund) and show the books."""

@@ -1,0 +1,146 @@
+"""/v1/accounts: open, read, change limits, freeze, close; balances and statements."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from starlette.responses import JSONResponse
+
+from tally.core.account import Account
+from tally.core.codes import Code
+from tally.core.errors import error_for
+from tally.core.limits import ID_LENGTH_MAX, PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX
+from tally.http import models as m
+from tally.http.service import Reader, ServiceDep, Writer, body
+from tally.http.spec import WRITE_ERRORS, route_doc
+
+router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
+
+PathId = Annotated[str, "account id"]
+# What a scoped key (a user's own) may not do to its own accounts: lowering its
+# floor, skipping a clearing period, or lifting a freeze would let a user spend
+# money the website never gave them.
+SCOPED_PATCH_FORBIDDEN = ("min_balance", "clearing_seconds")
+
+
+def _account(account: Account, status: int = 200) -> JSONResponse:
+    return JSONResponse(account.to_dict(), status_code=status)
+
+
+def _floor_is_safe(min_balance: int | None) -> bool:
+    return min_balance is not None and min_balance >= 0
+
+
+@router.post(
+    "",
+    **route_doc({201: (m.Account, "the new account"), 200: (m.Account, "an identical replay")},
+                body=m.AccountCreate, errors=WRITE_ERRORS),
+)  # fmt: skip
+def create_account(service: ServiceDep, caller: Writer, data: Annotated[m.AccountCreate, body(m.AccountCreate)]) -> Any:
+    caller.account_in_scope(data.id, "id")
+    if caller.scope is not None and not _floor_is_safe(data.min_balance):
+        raise error_for(Code.FORBIDDEN, "a scoped key may not open an account that goes negative", field="min_balance")
+    ledger = service.ledger
+    with service.locks(data.id):
+        existed = ledger.store.account(data.id) is not None
+        account = ledger.create_account(
+            data.id,
+            currency=data.currency,
+            min_balance=data.min_balance,
+            max_balance=data.max_balance,
+            clearing_seconds=data.clearing_seconds,
+            metadata=data.metadata,
+        )
+    return _account(account, 200 if existed else 201)
+
+
+@router.get("", **route_doc({200: (m.AccountPage, "accounts in id order")}))
+def list_accounts(
+    service: ServiceDep,
+    caller: Reader,
+    prefix: Annotated[str | None, Query(max_length=ID_LENGTH_MAX)] = None,
+    after: Annotated[str | None, Query(max_length=ID_LENGTH_MAX)] = None,
+    limit: Annotated[int, Query(ge=1, le=PAGE_SIZE_MAX)] = PAGE_SIZE_DEFAULT,
+) -> Any:
+    scope = caller.scope
+    if scope is not None:
+        if prefix is None or scope.startswith(prefix):
+            prefix = scope
+        elif not prefix.startswith(scope):
+            return JSONResponse({"accounts": [], "next": None})
+    return JSONResponse(service.ledger.accounts(prefix, after=after, limit=limit).to_dict())
+
+
+@router.get("/{id}", **route_doc({200: (m.Account, "the account")}))
+def get_account(service: ServiceDep, caller: Reader, id: PathId) -> Any:
+    caller.account_in_scope(id)
+    return _account(service.ledger.account(id))
+
+
+@router.patch(
+    "/{id}",
+    **route_doc({200: (m.Account, "the account as changed")}, body=m.AccountPatch, errors=WRITE_ERRORS),
+)
+def update_account(
+    service: ServiceDep, caller: Writer, id: PathId, data: Annotated[m.AccountPatch, body(m.AccountPatch)]
+) -> Any:
+    caller.account_in_scope(id)
+    changes = {name: getattr(data, name) for name in data.model_fields_set}
+    if caller.scope is not None:
+        for name in SCOPED_PATCH_FORBIDDEN:
+            if name in changes:
+                raise error_for(Code.FORBIDDEN, f"a scoped key may not change {name}", field=name)
+    return _account(service.ledger.update_account(id, **changes))
+
+
+def _status_route(action: str) -> None:
+    doc = route_doc({200: (m.Account, f"the account after {action}")}, body=m.ReasonBody, body_required=False,
+                    errors=WRITE_ERRORS)  # fmt: skip
+
+    @router.post(f"/{{id}}/{action}", name=f"{action}_account", **doc)
+    def change_status(
+        service: ServiceDep,
+        caller: Writer,
+        id: PathId,
+        data: Annotated[m.ReasonBody, body(m.ReasonBody, required=False)],
+    ) -> Any:
+        caller.account_in_scope(id)
+        if action == "unfreeze":
+            caller.require_unscoped("lift a freeze")
+        ledger = service.ledger
+        method = {"freeze": ledger.freeze, "unfreeze": ledger.unfreeze, "close": ledger.close_account}[action]
+        return _account(method(id, reason=data.reason))
+
+
+for _action in ("freeze", "unfreeze", "close"):
+    _status_route(_action)
+
+
+@router.get(
+    "/{id}/balance",
+    **route_doc({200: ((m.Balance, m.BalanceAsOf), "the balance now, or the posted balance as of a seq or time")}),
+)
+def get_balance(
+    service: ServiceDep,
+    caller: Reader,
+    id: PathId,
+    as_of: Annotated[str | None, Query(max_length=64, description="a seq, or an RFC 3339 time")] = None,
+) -> Any:
+    caller.account_in_scope(id)
+    ledger = service.ledger
+    result = ledger.balance(id) if as_of is None else ledger.balance(id, as_of)
+    return JSONResponse(result.to_dict())
+
+
+@router.get("/{id}/entries", **route_doc({200: (m.EntryPage, "the statement, one entry per posted movement")}))
+def get_entries(
+    service: ServiceDep,
+    caller: Reader,
+    id: PathId,
+    after: Annotated[str | None, Query(max_length=20, description="cursor from a previous page")] = None,
+    limit: Annotated[int, Query(ge=1, le=PAGE_SIZE_MAX)] = PAGE_SIZE_DEFAULT,
+    order: Annotated[str, Query(pattern="^(asc|desc)$")] = "asc",
+) -> Any:
+    caller.account_in_scope(id)
+    return JSONResponse(service.ledger.entries(id, after=after, limit=limit, order=order).to_dict())

@@ -1,0 +1,80 @@
+"""What every route shares: the ledger, the settings, limits, locks and metrics."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Annotated, Any, TypeVar
+
+from fastapi import Depends
+from pydantic import BaseModel
+from starlette.requests import Request
+
+from tally.http.auth import Caller, RateLimiter, identify
+from tally.http.body import read_object, validate
+from tally.http.metrics import Metrics
+from tally.ledger import Ledger
+from tally.settings import Settings
+
+M = TypeVar("M", bound=BaseModel)
+ID_LOCK_STRIPES = 256
+
+
+class IdLocks:
+    """Striped locks by id: copies of one request in this process run one at a time.
+
+    The engine makes a replay harmless on its own; the lock only lets the
+    service tell the first copy (201) from the replays (200).
+    """
+
+    def __init__(self, stripes: int = ID_LOCK_STRIPES) -> None:
+        self._locks = [threading.Lock() for _ in range(stripes)]
+
+    def __call__(self, id: str) -> threading.Lock:
+        return self._locks[hash(id) % len(self._locks)]
+
+
+@dataclass
+class Service:
+    ledger: Ledger
+    settings: Settings
+    metrics: Metrics
+    limiter: RateLimiter
+    locks: IdLocks = field(default_factory=IdLocks)
+
+
+def get_service(request: Request) -> Service:
+    service: Service = request.app.state.tally
+    return service
+
+
+def any_caller(request: Request) -> Caller:
+    service = get_service(request)
+    return identify(request, service.ledger, service.limiter)
+
+
+def writer_caller(request: Request) -> Caller:
+    caller = any_caller(request)
+    caller.require_write()
+    return caller
+
+
+def admin_caller(request: Request) -> Caller:
+    caller = any_caller(request)
+    caller.require_admin()
+    return caller
+
+
+ServiceDep = Annotated[Service, Depends(get_service)]
+Reader = Annotated[Caller, Depends(any_caller)]
+Writer = Annotated[Caller, Depends(writer_caller)]
+Admin = Annotated[Caller, Depends(admin_caller)]
+
+
+def body(model: type[M], *, required: bool = True) -> Any:
+    """A dependency: the request body parsed strictly and validated as `model`."""
+
+    async def parse(request: Request) -> M:
+        return validate(model, await read_object(request, required=required))
+
+    return Depends(parse)

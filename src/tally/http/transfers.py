@@ -1,0 +1,192 @@
+"""/v1/transfers: move money, hold and settle it, give it back; read transfers.
+
+Replays follow API.md section 2: the first request answers 201 (or the
+rejection's problem), the same request again 200 with the transfer as it is now
+(or the same rejection), and the same id with other fields `id_conflict`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Header, Query
+from starlette.responses import JSONResponse
+
+from tally.core.errors import AccountNotFound, LedgerError, ValidationError
+from tally.core.limits import PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX
+from tally.core.text import check_id
+from tally.core.transfer import Transfer
+from tally.http import models as m
+from tally.http.auth import Caller
+from tally.http.service import Reader, Service, ServiceDep, Writer, body
+from tally.http.spec import WRITE_ERRORS, route_doc
+from tally.ledger import new_id
+
+router = APIRouter(prefix="/v1/transfers", tags=["transfers"])
+
+IdempotencyKey = Annotated[
+    str | None, Header(alias="Idempotency-Key", max_length=200, description="The transfer id, if the body has none.")
+]
+DryRun = Annotated[bool, Query(description="Check the transfer without committing it.")]
+TRANSFER_FIELDS = ("currency", "reason", "metadata", "pending", "expires_in", "on_expiry")
+
+
+def _transfer_id(body_id: str | None, header: str | None) -> tuple[str, bool]:
+    """The transfer's id, and whether the client chose it (only then can it be a replay)."""
+    if header is not None:
+        check_id(header, "Idempotency-Key")
+        if body_id is not None and body_id != header:
+            raise ValidationError("the body's id differs from the Idempotency-Key header", field="id")
+        return header, True
+    if body_id is not None:
+        return body_id, True
+    return new_id(), False
+
+
+def _counted(service: Service, outcome: str) -> None:
+    service.metrics.transfer_outcome(outcome)
+
+
+def _write_once(service: Service, id: str, chosen: bool, write: Any) -> tuple[Transfer, bool]:
+    """Run `write()`; also say whether a transfer with this id existed before (a replay)."""
+    with service.locks(id):
+        existed = chosen and service.ledger.store.transfer(id) is not None
+        try:
+            transfer: Transfer = write()
+        except LedgerError as error:
+            _counted(service, error.code)
+            raise
+    _counted(service, transfer.status)
+    return transfer, existed
+
+
+@router.post(
+    "",
+    **route_doc({201: (m.Transfer, "the new transfer (posted or pending)"),
+                 200: (m.Transfer, "a replay, or a dry run: the transfer as it is (or would be)")},
+                body=m.TransferRequest, errors=WRITE_ERRORS),
+)  # fmt: skip
+def create_transfer(
+    service: ServiceDep,
+    caller: Writer,
+    data: Annotated[m.TransferRequest, body(m.TransferRequest)],
+    idempotency_key: IdempotencyKey = None,
+    dry_run: DryRun = False,
+) -> Any:
+    id, chosen = _transfer_id(data.id, idempotency_key)
+    caller.account_in_scope(data.source, "source")
+    options = {name: getattr(data, name) for name in TRANSFER_FIELDS}
+    transfer, existed = _write_once(
+        service, id, chosen,
+        lambda: service.ledger.transfer(data.source, data.destination, data.amount, id=id, dry_run=dry_run, **options),
+    )  # fmt: skip
+    return JSONResponse(transfer.to_dict(), status_code=200 if existed or dry_run else 201)
+
+
+@router.post(
+    "/batch",
+    **route_doc({200: (m.BatchResults, "results in request order")}, body=m.BatchRequest, errors=WRITE_ERRORS),
+)
+def create_batch(
+    service: ServiceDep,
+    caller: Writer,
+    data: Annotated[m.BatchRequest, body(m.BatchRequest)],
+    dry_run: DryRun = False,
+) -> Any:
+    for index, item in enumerate(data.transfers):
+        caller.account_in_scope(item.source, f"transfers[{index}].source")
+    items = [item.model_dump(exclude_none=True) for item in data.transfers]
+    service.metrics.batch_size.observe(len(items))
+    results = service.ledger.transfer_batch(items, atomic=data.atomic, dry_run=dry_run)
+    for result in results:
+        _counted(service, result.status)
+    return JSONResponse({"results": [t.to_dict() for t in results]})
+
+
+@router.get("", **route_doc({200: (m.TransferPage, "transfers in seq order")}))
+def list_transfers(
+    service: ServiceDep,
+    caller: Reader,
+    account: Annotated[str | None, Query(max_length=128)] = None,
+    status: Annotated[Literal["posted", "pending", "voided", "expired", "rejected"] | None, Query()] = None,
+    after: Annotated[str | None, Query(max_length=20, description="cursor from a previous page")] = None,
+    limit: Annotated[int, Query(ge=1, le=PAGE_SIZE_MAX)] = PAGE_SIZE_DEFAULT,
+) -> Any:
+    prefix = None
+    if account is not None:
+        caller.account_in_scope(account, "account")
+    else:
+        prefix = caller.scope
+    page = service.ledger.transfers(account=account, status=status, after=after, limit=limit, prefix=prefix)
+    return JSONResponse(page.to_dict())
+
+
+@router.get("/{id}", **route_doc({200: (m.Transfer, "the transfer as it is now")}))
+def get_transfer(service: ServiceDep, caller: Reader, id: str) -> Any:
+    transfer = caller.visible_transfer(service.ledger.get_transfer(id), id)
+    return JSONResponse(transfer.to_dict())
+
+
+def _resolvable(service: Service, caller: Caller, id: str) -> None:
+    """A scoped key settles or releases only holds on its own money (the source)."""
+    if caller.scope is None:
+        return
+    transfer = caller.visible_transfer(service.ledger.get_transfer(id), id)
+    if not caller.in_scope(transfer.source):
+        raise AccountNotFound(f"no account {transfer.source}", field="source")
+
+
+@router.post(
+    "/{id}/post",
+    **route_doc({200: (m.Transfer, "the transfer, posted")}, body=m.PostRequest, body_required=False,
+                errors=WRITE_ERRORS),
+)  # fmt: skip
+def post_transfer(
+    service: ServiceDep,
+    caller: Writer,
+    id: str,
+    data: Annotated[m.PostRequest, body(m.PostRequest, required=False)],
+) -> Any:
+    _resolvable(service, caller, id)
+    return JSONResponse(service.ledger.post(id, data.amount).to_dict())
+
+
+@router.post(
+    "/{id}/void",
+    **route_doc({200: (m.Transfer, "the transfer, voided")}, body=m.VoidRequest, body_required=False,
+                errors=WRITE_ERRORS),
+)  # fmt: skip
+def void_transfer(
+    service: ServiceDep,
+    caller: Writer,
+    id: str,
+    data: Annotated[m.VoidRequest, body(m.VoidRequest, required=False)],
+) -> Any:
+    _resolvable(service, caller, id)
+    return JSONResponse(service.ledger.void(id).to_dict())
+
+
+@router.post(
+    "/{id}/reverse",
+    **route_doc({201: (m.Transfer, "the new transfer, with reverses"), 200: (m.Transfer, "a replay")},
+                body=m.ReverseRequest, body_required=False, errors=WRITE_ERRORS),
+)  # fmt: skip
+def reverse_transfer(
+    service: ServiceDep,
+    caller: Writer,
+    id: str,
+    data: Annotated[m.ReverseRequest, body(m.ReverseRequest, required=False)],
+    idempotency_key: IdempotencyKey = None,
+) -> Any:
+    ledger = service.ledger
+    if caller.scope is not None:
+        original = caller.visible_transfer(ledger.get_transfer(id), id)
+        # The money goes back the way it came: out of the original's destination.
+        if not caller.in_scope(original.destination):
+            raise AccountNotFound(f"no account {original.destination}", field="source")
+    new, chosen = _transfer_id(data.id, idempotency_key)
+    transfer, existed = _write_once(
+        service, new, chosen,
+        lambda: ledger.reverse(id, id=new, amount=data.amount, reason=data.reason, metadata=data.metadata),
+    )  # fmt: skip
+    return JSONResponse(transfer.to_dict(), status_code=200 if existed else 201)
