@@ -252,13 +252,11 @@ def _account_routes(router: APIRouter, admin: Admin) -> None:
             # form must be a new request.
             refilled = AdjustForm(actions.new_form_id("adj"), direction, amount, reason)
             status = 422 if error.code == "validation_error" else 409
-            return admin.account_page(
-                visit,
-                admin.account(visit, account_id),
-                status=status,
-                adjust_form=refilled,
-                adjust_error=in_words(error),
-            )
+            now = admin.account(visit, account_id)
+            words = in_words(error)
+            if error.code == "insufficient_funds":
+                words += f" {now.id} has {format_money(now.available, now.currency, now.scale)} available."
+            return admin.account_page(visit, now, status=status, adjust_form=refilled, adjust_error=words)
         shown = format_money(transfer.amount, target.currency, target.scale)
         verb = "Credited" if form.direction == "credit" else "Debited"
         notify(visit, f"{verb} {shown} ({transfer.id}).")

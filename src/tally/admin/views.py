@@ -28,7 +28,11 @@ def money(account: Account, minor: int | None) -> str:
 
 
 def metadata_text(metadata: dict[str, Any]) -> str:
-    return "" if not metadata else json.dumps(metadata, sort_keys=True, ensure_ascii=False)
+    """`key: value` pairs, strings bare and anything else as JSON."""
+    shown = (
+        f"{k}: {v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)}" for k, v in sorted(metadata.items())
+    )
+    return " · ".join(shown)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +72,7 @@ def statement(ledger: Ledger, account: Account, after: str | None) -> tuple[list
                 seq=entry.seq,
                 at=when(entry.created_us),
                 transfer_id=entry.transfer_id,
-                amount=money(account, entry.amount),
+                amount=("+" if entry.amount > 0 else "") + money(account, entry.amount),
                 incoming=entry.amount > 0,
                 balance_after=money(account, entry.balance_after),
                 counterparty=_counterparty(transfer, account.id),
