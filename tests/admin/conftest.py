@@ -28,7 +28,9 @@ import tally
 from tally.keys import create_key
 from tests.services import missing
 
-CHROMIUM = os.environ.get("TALLY_TEST_CHROMIUM", "/usr/bin/chromium")
+# The system Chromium that scripts/install-browser.sh installs (Debian names it either way).
+CHROMIUM_CANDIDATES = [os.environ.get("TALLY_TEST_CHROMIUM", ""), "/usr/bin/chromium", "/usr/bin/chromium-browser"]
+CHROMIUM = next((path for path in CHROMIUM_CANDIDATES if path and Path(path).exists()), "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",

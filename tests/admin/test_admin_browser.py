@@ -119,6 +119,7 @@ def test_rejected_adjustment_says_why_and_keeps_the_form(page: Any, server: Serv
     expect(form.get_by_label(re.compile("^Reason"))).to_have_value("Chargeback on order 77")
     expect(form.get_by_label("Debit")).to_be_checked()
     expect(page.get_by_test_id("available")).to_have_text("$5.00")
+    expect(page).to_have_url(re.compile(f"/admin/accounts/{account_id}$"))  # reloading it works
     screenshot(page, "rejected")
 
     adjust(page, "credit", "1.005", "Too precise")

@@ -29,11 +29,11 @@ SECURITY_HEADERS = {
 
 
 def account_url(account_id: str, action: str = "") -> str:
-    return f"/admin/accounts/{quote(account_id, safe='')}" + (f"/{action}" if action else "")
+    return f"/admin/accounts/{quote(account_id, safe=':@')}" + (f"/{action}" if action else "")
 
 
 def transfer_url(transfer_id: str, action: str = "") -> str:
-    return f"/admin/transfers/{quote(transfer_id, safe='')}" + (f"/{action}" if action else "")
+    return f"/admin/transfers/{quote(transfer_id, safe=':@')}" + (f"/{action}" if action else "")
 
 
 def _environment() -> Environment:
@@ -63,7 +63,10 @@ class Renderer:
         self.sessions = sessions
         self.env = _environment()
 
-    def page(self, visit: Visit, template: str, status: int = 200, **context: Any) -> Response:
+    def page(
+        self, visit: Visit, template: str, status: int = 200, *, url: str | None = None, **context: Any
+    ) -> Response:
+        """The page; `url` is where it lives, for a page that answers a POST (a form shown again)."""
         notice = visit.session.notice
         if notice is not None:  # shown once
             visit.session = Session(visit.session.csrf, visit.session.key_id, visit.session.since)
@@ -71,7 +74,11 @@ class Renderer:
         html = self.env.get_template(template).render(
             key=visit.key, csrf=visit.session.csrf, notice=notice, path=visit.request.url.path, **context
         )
-        return self.finish(visit, HTMLResponse(html, status_code=status))
+        response = HTMLResponse(html, status_code=status)
+        if visit.request.method == "POST":
+            # htmx would put the POST's URL in the address bar, and reloading it would fail.
+            response.headers["HX-Push-Url"] = url or "false"
+        return self.finish(visit, response)
 
     def redirect(self, visit: Visit, url: str) -> Response:
         return self.finish(visit, RedirectResponse(url, status_code=303))

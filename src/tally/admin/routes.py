@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, FastAPI, Form, Query
 from fastapi.staticfiles import StaticFiles
@@ -20,7 +21,7 @@ from tally.admin import actions, views
 from tally.admin.actions import AdjustForm
 from tally.admin.auth import Session, Sessions, csrf_ok, current_key, sign_in, signed_in, with_notice
 from tally.admin.money import format_money
-from tally.admin.pages import Renderer, Visit, account_url
+from tally.admin.pages import Renderer, Visit, account_url, transfer_url
 from tally.admin.words import in_words
 from tally.core.account import Account
 from tally.core.errors import AccountNotFound, LedgerError, TransferNotFound
@@ -109,6 +110,7 @@ class Admin:
             visit,
             "account.html",
             status,
+            url=account_url(account.id),
             account=account,
             balances=views.balances(account),
             limits=views.limits(account),
@@ -138,6 +140,7 @@ class Admin:
             visit,
             "transfer.html",
             status,
+            url=f"{transfer_url(transfer.id)}?account={quote(account.id, safe='')}",
             transfer=transfer,
             account=account,
             amount=format_money(transfer.amount, account.currency, account.scale),
@@ -183,7 +186,7 @@ def _session_routes(router: APIRouter, admin: Admin) -> None:
             return admin.forbidden(visit)
         key, error = sign_in(admin.ledger, token)
         if key is None:
-            return admin.render.page(visit, "login.html", 403, error=error)
+            return admin.render.page(visit, "login.html", 403, url="/admin/login", error=error)
         visit.session = with_notice(signed_in(visit.session, key), f"Signed in as {key.name or key.id} ({key.role}).")
         visit.changed = True
         return admin.render.redirect(visit, "/admin/accounts")
