@@ -24,7 +24,7 @@ from tally.admin.money import format_money
 from tally.admin.pages import Renderer, Visit, account_url, transfer_url
 from tally.admin.words import in_words
 from tally.core.account import Account
-from tally.core.errors import AccountNotFound, LedgerError, TransferNotFound
+from tally.core.errors import AccountNotFound, LedgerError, TransferNotFound, ValidationError
 from tally.core.transfer import Transfer
 from tally.ledger import Ledger
 from tally.settings import Settings
@@ -73,7 +73,7 @@ class Admin:
         assert visit.key is not None
         try:
             account = self.ledger.account(account_id)
-        except (AccountNotFound, LedgerError):
+        except (AccountNotFound, ValidationError):  # a malformed id names no account either
             raise NotVisible(f"account {account_id}") from None
         if not visit.key.in_scope(account.id):
             raise NotVisible(f"account {account_id}")
@@ -83,7 +83,7 @@ class Admin:
         assert visit.key is not None
         try:
             transfer = self.ledger.get_transfer(transfer_id)
-        except (TransferNotFound, LedgerError):
+        except (TransferNotFound, ValidationError):
             raise NotVisible(f"transfer {transfer_id}") from None
         if not (visit.key.in_scope(transfer.source) or visit.key.in_scope(transfer.destination)):
             raise NotVisible(f"transfer {transfer_id}")
@@ -257,7 +257,7 @@ def _account_routes(router: APIRouter, admin: Admin) -> None:
             status = 422 if error.code == "validation_error" else 409
             now = admin.account(visit, account_id)
             words = in_words(error)
-            if error.code == "insufficient_funds":
+            if error.code == "insufficient_funds" and direction == "debit":
                 words += f" {now.id} has {format_money(now.available, now.currency, now.scale)} available."
             return admin.account_page(visit, now, status=status, adjust_form=refilled, adjust_error=words)
         shown = format_money(transfer.amount, target.currency, target.scale)
