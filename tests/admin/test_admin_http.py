@@ -145,3 +145,16 @@ def test_tampered_cookie_is_no_session(staff: Staff) -> None:
     staff.client.cookies.set("tally_admin", cookie[:-2] + ("A" if cookie[-2] != "A" else "B") + cookie[-1])
     answer = staff.client.get("/admin/accounts")
     assert (answer.status_code, answer.headers["location"]) == (303, "/admin/login")
+
+
+def test_a_copy_of_the_cookie_stops_working_after_sign_out(server: Server) -> None:
+    staff = Staff(server, server.tokens["staff"])
+    try:
+        copied = staff.client.cookies["tally_admin"]
+        page = staff.client.get("/admin/accounts")
+        assert staff.post("/admin/logout", csrf_token=staff.csrf(page.text)).status_code == 303
+        with httpx.Client(base_url=server.url, cookies={"tally_admin": copied}) as thief:
+            answer = thief.get("/admin/accounts")
+        assert (answer.status_code, answer.headers["location"]) == (303, "/admin/login")
+    finally:
+        staff.client.close()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
+import threading
 import time
 from dataclasses import dataclass, replace
 from typing import Any
@@ -27,6 +28,8 @@ COOKIE_PATH = "/admin"
 SESSION_SECONDS_MAX = 8 * 3600
 ADMIN_ROLES = ("admin", "staff")
 CSRF_FIELD = "csrf_token"
+# Signed-out sessions remembered by this process (beyond that, the oldest are forgotten).
+SIGNED_OUT_MAX = 10_000
 _SALT = "tally.admin.session"
 
 
@@ -76,6 +79,35 @@ class Sessions:
         )
 
 
+class SignOuts:
+    """Sessions ended by "Sign out", so that a copy of their cookie no longer works.
+
+    The cookie is self-contained, so without this a copied cookie would work
+    until it expires. Kept in memory by the serving process: enough for one
+    `tally serve`; several processes would each need to be told.
+    """
+
+    def __init__(self) -> None:
+        self._ended: dict[tuple[str, float], float] = {}
+        self._lock = threading.Lock()
+
+    def add(self, session: Session) -> None:
+        if session.key_id is None:
+            return
+        now = time.time()
+        with self._lock:
+            for ended, expires in list(self._ended.items()):
+                if expires < now:
+                    del self._ended[ended]
+            while len(self._ended) >= SIGNED_OUT_MAX:
+                del self._ended[next(iter(self._ended))]
+            self._ended[(session.key_id, session.since)] = session.since + SESSION_SECONDS_MAX
+
+    def __contains__(self, session: Session) -> bool:
+        with self._lock:
+            return (session.key_id or "", session.since) in self._ended
+
+
 def csrf_ok(session: Session | None, form_token: object) -> bool:
     if session is None or not isinstance(form_token, str) or not form_token:
         return False
@@ -97,9 +129,9 @@ def signed_in(session: Session, key: ApiKey) -> Session:
     return Session(csrf=secrets.token_urlsafe(32), key_id=key.id, since=time.time())
 
 
-def current_key(ledger: Ledger, session: Session | None) -> ApiKey | None:
-    """The session's key while it is active, may use the admin page, and the session is young enough."""
-    if session is None or session.key_id is None:
+def current_key(ledger: Ledger, session: Session | None, signed_out: SignOuts) -> ApiKey | None:
+    """The session's key while it is active, may use the admin page, and the session is young and not ended."""
+    if session is None or session.key_id is None or session in signed_out:
         return None
     if time.time() - session.since > SESSION_SECONDS_MAX:
         return None

@@ -19,7 +19,7 @@ from starlette.responses import Response
 
 from tally.admin import actions, views
 from tally.admin.actions import AdjustForm
-from tally.admin.auth import Session, Sessions, csrf_ok, current_key, sign_in, signed_in, with_notice
+from tally.admin.auth import Session, Sessions, SignOuts, csrf_ok, current_key, sign_in, signed_in, with_notice
 from tally.admin.money import format_money
 from tally.admin.pages import Renderer, Visit, account_url, transfer_url
 from tally.admin.words import in_words
@@ -44,6 +44,7 @@ class Admin:
         self.ledger = ledger
         self.adjustments = settings.adjustments_account
         self.sessions = Sessions(secret)
+        self.signed_out = SignOuts()
         self.render = Renderer(self.sessions)
 
     # --- the request's session and key ----------------------------------------------
@@ -51,7 +52,7 @@ class Admin:
         session = self.sessions.load(request)
         if session is None:
             return Visit(request, Session.new(), None, changed=True)
-        return Visit(request, session, current_key(self.ledger, session), changed=False)
+        return Visit(request, session, current_key(self.ledger, session, self.signed_out), changed=False)
 
     def guard(self, request: Request, csrf_token: str | None = None) -> Visit | Response:
         """The signed-in visit, or the response that refuses it (403 for a bad CSRF token)."""
@@ -196,6 +197,7 @@ def _session_routes(router: APIRouter, admin: Admin) -> None:
         visit = admin.visit(request)
         if not csrf_ok(None if visit.changed else visit.session, csrf_token):
             return admin.forbidden(visit)
+        admin.signed_out.add(visit.session)
         visit.session = with_notice(Session.new(), "Signed out.")
         visit.key, visit.changed = None, True
         return admin.render.redirect(visit, "/admin/login")
