@@ -12,6 +12,7 @@ import os
 import sqlite3
 import tempfile
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -24,6 +25,7 @@ from tally.store.base import Changes, Head
 from tally.store.schema import SCHEMA_REVISION
 
 BUSY_TIMEOUT_MS = 10_000
+MIGRATE_ATTEMPTS_MAX = 100
 _ITER_CHUNK = 5000
 
 
@@ -75,6 +77,18 @@ class SQLiteStore:
         return connection
 
     def _migrate(self) -> None:
+        # Turning a new file to WAL needs an exclusive lock, and SQLite answers
+        # "locked" at once, without the busy timeout, to processes that would
+        # otherwise deadlock over it: several opening a new file together.
+        for attempt in range(MIGRATE_ATTEMPTS_MAX):
+            try:
+                return self._migrate_once()
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) or attempt == MIGRATE_ATTEMPTS_MAX - 1:
+                    raise
+                time.sleep(0.01 * (attempt + 1))
+
+    def _migrate_once(self) -> None:
         probe = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000)
         try:
             probe.execute("PRAGMA journal_mode = WAL")

@@ -1,0 +1,283 @@
+"""Store-level behaviours, the same on SQLite and on PostgreSQL.
+
+Migrations (twice, and by several processes opening a fresh database at
+once), reads from many threads beside the writers, balances as of a past
+point, pagination, API keys; and, on PostgreSQL, that lost connections are
+taken again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import random
+import threading
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+import tally
+from tally.core.clock import to_datetime
+from tally.keys import authenticate, create_key, list_keys, revoke_key
+from tally.store.migrate import head_revision, run_alembic
+from tally.store.schema import SCHEMA_REVISION
+from tests.concurrency.harness import RawDatabase, journal, run_threads, run_together
+from tests.concurrency.workers import open_at_once
+from tests.support import FakeClock, assert_books_balance
+
+
+def _revisions(url: str) -> list[tuple[Any, ...]]:
+    raw = RawDatabase(url)
+    try:
+        return raw.execute("SELECT version_num FROM alembic_version")
+    finally:
+        raw.close()
+
+
+def _run_alembic_again(url: str) -> None:
+    """Alembic itself, not the store's fast path, on an up-to-date schema."""
+    import psycopg
+    from sqlalchemy import create_engine
+    from sqlalchemy.pool import NullPool
+
+    from tally.store.postgres import conninfo
+    from tally.store.sqlite import sqlite_path
+
+    if url.startswith("sqlite"):
+        engine = create_engine(f"sqlite:///{sqlite_path(url)[0]}", poolclass=NullPool)
+    else:
+        engine = create_engine(
+            "postgresql+psycopg://", creator=lambda: psycopg.connect(conninfo(url)), poolclass=NullPool
+        )
+    try:
+        with engine.begin() as connection:
+            run_alembic(connection)
+    finally:
+        engine.dispose()
+
+
+def _seed(ledger: tally.Ledger) -> None:
+    ledger.create_account("@world", currency="USD", min_balance=None)
+    ledger.create_account("user:1", currency="USD")
+    ledger.transfer("@world", "user:1", 250, id="seed")
+
+
+# --- migrations ---------------------------------------------------------------------
+
+
+def test_migrating_twice_keeps_the_data_and_the_revision(ledger_url: str) -> None:
+    with tally.open(ledger_url) as ledger:
+        _seed(ledger)
+    with tally.open(ledger_url) as ledger:
+        assert ledger.balance("user:1").posted == 250
+    _run_alembic_again(ledger_url)
+    assert head_revision() == SCHEMA_REVISION
+    assert _revisions(ledger_url) == [(SCHEMA_REVISION,)]
+    with tally.open(ledger_url) as ledger:
+        assert ledger.balance("user:1").posted == 250
+        assert ledger.transfer("seed").seq == 3
+        assert_books_balance(ledger)
+
+
+@pytest.mark.timeout(120)
+def test_processes_opening_a_fresh_database_at_once_migrate_it_once(ledger_url: str) -> None:
+    names = [f"p{n}" for n in range(4)]
+    opened, _ = run_together(open_at_once, [(ledger_url, name) for name in names], lambda barrier: barrier.wait())
+    assert sorted(opened) == names
+    assert _revisions(ledger_url) == [(SCHEMA_REVISION,)]
+    with tally.open(ledger_url) as ledger:
+        kinds = [(kind, data.get("id")) for _, kind, data in journal(ledger) if kind == "account_opened"]
+        assert sorted(kinds) == sorted([("account_opened", "shared")] + [("account_opened", f"own:{n}") for n in names])
+        assert ledger.balance("shared").posted == -10 * len(names)
+        assert_books_balance(ledger)
+
+
+# --- reads beside writes ------------------------------------------------------------------
+
+
+def _check_statement(ledger: tally.Ledger, id: str) -> None:
+    entries = ledger.entries(id, limit=1000).items
+    for before, after in itertools.pairwise(entries):
+        assert after.seq > before.seq
+        assert after.balance_after == before.balance_after + after.amount
+
+
+def _reader(ledger: tally.Ledger, accounts: list[str], writing: threading.Event, seed: int) -> int:
+    rng, reads, last_head = random.Random(seed), 0, 0
+    while writing.is_set() or reads < 20:
+        id = rng.choice(accounts)
+        assert ledger.account(id).available >= 0
+        _check_statement(ledger, id)
+        head = ledger.audit_head()[0]
+        assert head >= last_head, "the head never goes back"
+        last_head = head
+        events = ledger.events(after=max(0, head - 20), limit=50).items
+        assert [e.seq for e in events] == list(range(events[0].seq, events[0].seq + len(events))) if events else True
+        reads += 1
+    return reads
+
+
+@pytest.mark.timeout(120)
+def test_reads_from_many_threads_run_beside_the_writers(ledger_url: str) -> None:
+    accounts = [f"acct:{n}" for n in range(5)]
+    with tally.open(ledger_url) as ledger:
+        ledger.create_account("@world", currency="USD", min_balance=None)
+        for id in accounts:
+            ledger.create_account(id, currency="USD")
+            ledger.transfer("@world", id, 300, id=f"fill.{id}")
+        writing = threading.Event()
+        writing.set()
+
+        def work(index: int) -> int:
+            if index >= 4:
+                return _reader(ledger, accounts, writing, index)
+            rng = random.Random(index)
+            for n in range(40):
+                source, destination = rng.sample(accounts, 2)
+                with contextlib.suppress(tally.InsufficientFunds):
+                    ledger.transfer(source, destination, rng.randint(1, 200), id=f"w{index}.{n}")
+            return 0
+
+        def run(index: int) -> int:
+            try:
+                return work(index)
+            finally:
+                if index == 0:
+                    writing.clear()
+
+        reads = run_threads(16, run)
+        assert sum(reads) >= 12 * 20
+        for id in accounts:
+            _check_statement(ledger, id)
+        assert_books_balance(ledger)
+
+
+# --- as_of and pages ------------------------------------------------------------------
+
+
+def test_balance_as_of_a_seq_or_a_time_is_the_posted_balance_then(ledger: tally.Ledger, clock: FakeClock) -> None:
+    start = to_datetime(int(clock() * 1_000_000))
+    _seed(ledger)  # seqs 1-3
+    clock.advance(60)
+    ledger.transfer("user:1", "@world", 100, id="spend")  # seq 4
+    clock.advance(60)
+    ledger.transfer("@world", "user:1", 5, id="more")  # seq 5
+    assert ledger.balance("user:1", as_of=2).posted == 0
+    assert ledger.balance("user:1", as_of=3).posted == 250
+    assert ledger.balance("user:1", as_of="4") == tally.BalanceAsOf(150, 4)
+    assert ledger.balance("user:1", as_of=start - timedelta(seconds=1)).posted == 0
+    assert ledger.balance("user:1", as_of=start + timedelta(seconds=30)) == tally.BalanceAsOf(250, 3)
+    assert ledger.balance("user:1", as_of=start + timedelta(seconds=90)) == tally.BalanceAsOf(150, 4)
+    later = (start + timedelta(seconds=3600)).isoformat().replace("+00:00", "Z")
+    assert ledger.balance("user:1", as_of=later) == tally.BalanceAsOf(155, 5)
+
+
+def test_pages_of_accounts_follow_byte_order_and_the_prefix(ledger: tally.Ledger) -> None:
+    ids = ["user:1", "user:10", "user:2", "user_a", "user-b", "user.c", "User:9", "user@x", "us", "v"]
+    for id in ids:
+        ledger.create_account(id, currency="USD")
+    for prefix in (None, "user", "user_", "user:1"):
+        seen: list[str] = []
+        after = None
+        while True:
+            page = ledger.accounts(prefix, after=after, limit=2)
+            seen += [a.id for a in page.items]
+            if page.next is None:
+                break
+            after = page.next
+        assert seen == sorted(id for id in ids if prefix is None or id.startswith(prefix)), prefix
+
+
+def test_pages_of_entries_transfers_and_events_cover_everything_once(ledger: tally.Ledger) -> None:
+    _seed(ledger)
+    for n in range(20):
+        ledger.transfer("user:1", "@world", 1, id=f"out{n}")
+        if n % 4 == 0:
+            with pytest.raises(tally.InsufficientFunds):
+                ledger.transfer("user:1", "@world", 10_000, id=f"big{n}")
+    for order in ("asc", "desc"):
+        seqs: list[int] = []
+        after: str | None = None
+        while True:
+            page = ledger.entries("user:1", after=after, limit=7, order=order)
+            seqs += [e.seq for e in page.items]
+            if page.next is None:
+                break
+            after = page.next
+        assert seqs == sorted(seqs, reverse=order == "desc") and len(seqs) == len(set(seqs)) == 21
+    transfers = _all_transfers(ledger, account="user:1")
+    assert len(transfers) == 26 and transfers == sorted(transfers)
+    assert len(_all_transfers(ledger, status="rejected")) == 5
+    events: list[int] = []
+    cursor = 0
+    while page_events := ledger.events(after=cursor, limit=10).items:
+        events += [e.seq for e in page_events]
+        cursor = page_events[-1].seq
+    assert events == list(range(1, ledger.audit_head()[0] + 1))
+
+
+def _all_transfers(ledger: tally.Ledger, **filters: Any) -> list[int]:
+    seqs: list[int] = []
+    after: str | None = None
+    while True:
+        page = ledger.transfers(after=after, limit=4, **filters)
+        seqs += [t.seq for t in page.items if t.seq is not None]
+        if page.next is None:
+            return seqs
+        after = page.next
+
+
+def test_a_transfer_to_the_same_account_is_listed_once_in_its_history(ledger: tally.Ledger) -> None:
+    _seed(ledger)
+    with pytest.raises(tally.LedgerError) as refused:
+        ledger.transfer("user:1", "user:1", 5, id="self")
+    assert refused.value.code == "same_account"
+    assert [t.id for t in ledger.transfers(account="user:1").items] == ["seed", "self"]
+
+
+# --- API keys ---------------------------------------------------------------------------
+
+
+def test_api_keys_are_stored_found_by_their_token_and_revoked_once(ledger: tally.Ledger) -> None:
+    key, token = create_key(ledger, "writer", accounts="user:", name="shop")
+    other, _ = create_key(ledger, "reader")
+    assert authenticate(ledger, token) == key
+    assert authenticate(ledger, token + "x") is None
+    assert [k.id for k in list_keys(ledger)] == [key.id, other.id]
+    assert revoke_key(ledger, key.id) is True
+    assert revoke_key(ledger, key.id) is False
+    assert authenticate(ledger, token) is None
+    assert [k.active for k in list_keys(ledger)] == [False, True]
+
+
+# --- PostgreSQL: lost connections ------------------------------------------------------------
+
+
+@pytest.mark.postgres
+def test_postgres_store_takes_a_new_connection_after_the_database_ended_its_old_ones(postgres_url: str) -> None:
+    with tally.open(postgres_url) as ledger:
+        _seed(ledger)
+        store: Any = ledger.store
+        writer_pid = store._writer.info.backend_pid
+        reader_pid = store._one("SELECT pg_backend_pid()")[0]
+        admin = RawDatabase(postgres_url)
+        try:
+            admin.execute(f"SELECT pg_terminate_backend({writer_pid}), pg_terminate_backend({reader_pid})")
+        finally:
+            admin.close()
+        assert ledger.balance("user:1").posted == 250
+        ledger.transfer("@world", "user:1", 1, id="after-cut")
+        assert store._writer.info.backend_pid != writer_pid
+        assert ledger.balance("user:1").posted == 251
+        assert_books_balance(ledger)
+
+
+def test_postgres_url_of_an_unreachable_server_is_unavailable() -> None:
+    with pytest.raises(tally.Unavailable):
+        tally.open("postgresql://postgres@127.0.0.1:1/test?connect_timeout=2")
+
+
+def test_postgres_url_that_libpq_cannot_parse_is_a_validation_error() -> None:
+    with pytest.raises(tally.ValidationError):
+        tally.open("postgresql://127.0.0.1/test?no_such_parameter=1")
