@@ -10,6 +10,9 @@ if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
   echo "installing Chromium (apt-get install -y chromium) for the admin page tests"
   apt-get update -qq >/dev/null
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  if [ -x /usr/bin/chromium ]; then exit 0; fi
+  echo "apt-get installed chromium but /usr/bin/chromium is missing" >&2
+  if [ "${CI:-}" = "true" ]; then exit 1; fi
   exit 0
 fi
 if [ "${CI:-}" = "true" ]; then
