@@ -45,7 +45,10 @@ def transfer_code(
         stored = (source.pending_out + amount, destination.pending_in + amount, available_after)
     else:
         stored = (source.posted - amount, destination.posted + amount, available_after)
-    if not all(fits(value) for value in stored):
+    # Money pending in posts later, perhaps by itself (a clearing period), with
+    # no chance to refuse: it must fit then, so count it now, as max_balance does.
+    incoming_after = destination.posted + destination.pending_in + amount
+    if not all(fits(value) for value in (*stored, incoming_after)):
         return Code.OVERFLOW
     if source.min_balance is not None and available_after < source.min_balance:
         return Code.INSUFFICIENT_FUNDS
