@@ -76,8 +76,10 @@ def _move(
     released: int = 0,
 ) -> None:
     """Post `amount` from source to destination, releasing `released` of a hold."""
-    source = replace(source, posted=source.posted - amount, pending_out=source.pending_out - released)
-    destination = replace(destination, posted=destination.posted + amount, pending_in=destination.pending_in - released)
+    source = source.with_balances(source.posted - amount, source.pending_in, source.pending_out - released)
+    destination = destination.with_balances(
+        destination.posted + amount, destination.pending_in - released, destination.pending_out
+    )
     state.put_account(source)
     state.put_account(destination)
     if amount:
@@ -119,8 +121,10 @@ def _transfer_created(state: Working, seq: int, data: dict[str, Any], created_us
     source = _account(state, transfer.source)
     destination = _account(state, transfer.destination)
     if transfer.status == TransferStatus.PENDING:
-        state.put_account(replace(source, pending_out=source.pending_out + transfer.amount))
-        state.put_account(replace(destination, pending_in=destination.pending_in + transfer.amount))
+        state.put_account(source.with_balances(source.posted, source.pending_in, source.pending_out + transfer.amount))
+        state.put_account(
+            destination.with_balances(destination.posted, destination.pending_in + transfer.amount, destination.pending_out)
+        )
     else:
         _move(state, source, destination, transfer, transfer.amount, seq, created_us)
     if transfer.reverses is not None:
