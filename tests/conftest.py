@@ -23,7 +23,7 @@ def _postgres_admin() -> object:
         import psycopg
 
         return psycopg.connect(POSTGRES_URL, autocommit=True, connect_timeout=3)
-    except Exception as error:  # noqa: BLE001 - any failure means "not available"
+    except Exception as error:  # any failure means "not available"
         missing("PostgreSQL", f"{POSTGRES_URL}: {error}")
         raise
 
@@ -31,6 +31,14 @@ def _postgres_admin() -> object:
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
+
+
+_END_SESSIONS_IN_SCHEMA = """
+    SELECT pg_terminate_backend(pid) FROM (
+        SELECT DISTINCT l.pid FROM pg_locks l
+        JOIN pg_class c ON c.oid = l.relation JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = %s AND l.pid <> pg_backend_pid()
+    ) AS holders"""
 
 
 @pytest.fixture
@@ -43,6 +51,9 @@ def postgres_url() -> Iterator[str]:
     try:
         yield f"{POSTGRES_URL}{separator}options={quote(f'-csearch_path={schema}')}"
     finally:
+        # A session the test left behind (a killed writer's, not yet ended by
+        # the server) must not hold the DROP up: end those that hold a lock here.
+        admin.execute(_END_SESSIONS_IN_SCHEMA, (schema,))  # type: ignore[attr-defined]
         admin.execute(f'DROP SCHEMA "{schema}" CASCADE')  # type: ignore[attr-defined]
         admin.close()  # type: ignore[attr-defined]
 
