@@ -281,3 +281,36 @@ def test_postgres_url_of_an_unreachable_server_is_unavailable() -> None:
 def test_postgres_url_that_libpq_cannot_parse_is_a_validation_error() -> None:
     with pytest.raises(tally.ValidationError):
         tally.open("postgresql://127.0.0.1/test?no_such_parameter=1")
+
+
+# --- big writes -----------------------------------------------------------------------------
+
+
+def test_a_batch_of_a_thousand_transfers_reads_back_exactly_as_written(ledger: tally.Ledger) -> None:
+    # Big writes take the bulk path (COPY on PostgreSQL): text that needs
+    # escaping, NULLs, booleans and 64-bit values must survive it unchanged.
+    awkward = "tab\there, newline\nthere, back\\slash, quote' \" , NUL-free ünïcödé ✓, \\N"
+    ledger.create_account("@world", currency="USD", min_balance=None)
+    ledger.create_account("big", currency="USD", metadata={"note": awkward})
+    items = [
+        {
+            "source": "@world",
+            "destination": "big",
+            "amount": 2**40 + n,
+            "id": f"bulk.{n}",
+            "reason": awkward if n % 2 else None,
+            "metadata": {"n": n, "text": awkward} if n % 3 else {},
+            "pending": n % 5 == 0,
+            **({"expires_in": 3600} if n % 5 == 0 else {}),
+        }
+        for n in range(1000)
+    ]
+    written = ledger.transfer_batch(items)
+    assert [t.id for t in written] == [f"bulk.{n}" for n in range(1000)]
+    for n in (0, 1, 2, 3, 5, 999):
+        assert ledger.transfer(f"bulk.{n}") == written[n]
+    assert ledger.account("big").metadata == {"note": awkward}
+    pending = sum(2**40 + n for n in range(1000) if n % 5 == 0)
+    assert ledger.balance("big").pending_in == pending
+    assert ledger.balance("big").posted == sum(2**40 + n for n in range(1000)) - pending
+    assert_books_balance(ledger)
