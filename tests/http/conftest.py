@@ -120,6 +120,14 @@ def wait_until_healthy(served: Served) -> None:
     pytest.fail("tally serve did not become healthy")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def json_logs() -> None:
+    """Log as `tally serve` does (structlog's default console renderer formats tracebacks slowly)."""
+    from tally.http.serve import configure_logging
+
+    configure_logging()
+
+
 @pytest.fixture(scope="session")
 def postgres_schema_url() -> Iterator[Callable[[], str]]:
     """Make fresh PostgreSQL schemas (as URLs), dropped at the end of the session."""
@@ -141,7 +149,7 @@ def postgres_schema_url() -> Iterator[Callable[[], str]]:
 
     yield make
     for schema in made:
-        admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
     admin.close()
 
 

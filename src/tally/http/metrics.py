@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 BATCH_SIZE_BUCKETS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000)
 
@@ -17,6 +17,7 @@ class Metrics:
             "tally_http_request_duration_seconds", "Time to answer a request.", ("method", "route"),
             registry=self.registry,
         )  # fmt: skip
+        self.in_flight = Gauge("tally_http_requests_in_flight", "Requests being answered now.", registry=self.registry)
         self.transfers = Counter(
             "tally_transfers", "Transfers by outcome: posted, pending, rejected or a refusal code.", ("outcome",),
             registry=self.registry,

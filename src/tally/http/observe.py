@@ -53,6 +53,7 @@ class RequestContextMiddleware:
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
         status = 0
+        self.metrics.in_flight.inc()
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
@@ -69,6 +70,7 @@ class RequestContextMiddleware:
                 response = problem(Code.UNAVAILABLE, "the ledger could not answer; retry with the same id")
                 await response(scope, receive, send_with_id)
         finally:
+            self.metrics.in_flight.dec()
             seconds = time.perf_counter() - started
             route = _route(scope)
             self.metrics.observe_request(scope["method"], route, status, seconds)
