@@ -109,13 +109,28 @@ ENTRY_COLUMNS = "account_id, seq, transfer_id, amount, balance_after, created_us
 KEY_COLUMNS = ("id", "token_hash", "role", "accounts", "name", "created_us", "revoked_us")
 
 
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def dumps(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    # Most metadata is empty, and every transfer stores one and updates two
+    # accounts' rows: skip the encoder for that case (same text).
+    if type(value) is dict and not value:
+        return "{}"
+    return _ENCODER.encode(value)
+
+
+def _metadata(text: str) -> dict[str, Any]:
+    """Stored metadata, usually empty: a new dict each time, never a shared one."""
+    if text == "{}":
+        return {}
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
 
 
 def account_from_row(row: Sequence[Any]) -> Account:
     return Account(
-        row[0], row[1], row[2], row[3], row[4], row[5], row[6], json.loads(row[7]),
+        row[0], row[1], row[2], row[3], row[4], row[5], row[6], _metadata(row[7]),
         row[8], row[9], row[10], row[11], row[12], row[13],
     )  # fmt: skip
 
@@ -142,7 +157,7 @@ ACCOUNT_UPDATE = (
 
 def transfer_from_row(row: Sequence[Any]) -> Transfer:
     return Transfer(
-        row[0], row[1], row[2], row[3], row[4], row[5], json.loads(row[6]), bool(row[7]), row[8],
+        row[0], row[1], row[2], row[3], row[4], row[5], _metadata(row[6]), bool(row[7]), row[8],
         row[9], row[10], row[11], row[12], row[13], row[14], row[15], row[16], row[17], row[18],
         row[19], row[20],
     )  # fmt: skip
