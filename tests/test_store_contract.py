@@ -314,3 +314,107 @@ def test_a_batch_of_a_thousand_transfers_reads_back_exactly_as_written(ledger: t
     assert ledger.balance("big").pending_in == pending
     assert ledger.balance("big").posted == sum(2**40 + n for n in range(1000)) - pending
     assert_books_balance(ledger)
+
+
+# --- which database errors the engine may retry ---------------------------------------------------
+
+
+def _error_of(run: Any) -> BaseException | None:
+    try:
+        run()
+    except Exception as error:  # noqa: BLE001 - the error is the result
+        return error
+    return None
+
+
+def _raised(run: Any) -> BaseException:
+    error = _error_of(run)
+    assert error is not None, "expected the database to refuse"
+    return error
+
+
+@pytest.mark.postgres
+def test_postgres_store_retries_lock_timeouts_deadlocks_serialization_failures_and_lost_connections(
+    postgres_url: str,
+) -> None:
+    import psycopg
+
+    from tally.store.postgres import conninfo
+
+    with tally.open(postgres_url) as ledger:
+        _seed(ledger)
+        store = ledger.store
+        one, two = (psycopg.connect(conninfo(postgres_url)) for _ in range(2))
+        try:
+            lock_head = "SELECT seq FROM ledger_head WHERE id = 1 FOR UPDATE"
+            one.execute(lock_head)
+            two.execute("SET lock_timeout = '50ms'")
+            assert store.is_transient(_raised(lambda: two.execute(lock_head)))
+            one.rollback()
+            two.rollback()
+
+            two.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            two.execute("SELECT seq FROM ledger_head")
+            one.execute("UPDATE ledger_head SET seq = seq")
+            one.commit()
+            assert store.is_transient(_raised(lambda: two.execute("UPDATE ledger_head SET seq = seq")))
+            two.rollback()
+
+            # Two transactions each wait for the other's row: PostgreSQL ends one.
+            one.execute("UPDATE accounts SET posted = posted WHERE id = '@world'")
+            two.execute("UPDATE accounts SET posted = posted WHERE id = 'user:1'")
+            outcomes: list[BaseException | None] = []
+
+            def cross(connection: Any, id: str) -> None:
+                outcomes.append(
+                    _error_of(lambda: connection.execute(f"UPDATE accounts SET posted = posted WHERE id = '{id}'"))
+                )
+                connection.rollback()
+
+            crossing = threading.Thread(target=cross, args=(one, "user:1"))
+            crossing.start()
+            cross(two, "@world")
+            crossing.join(timeout=30)
+            deadlocks = [error for error in outcomes if error is not None]
+            assert len(deadlocks) == 1 and isinstance(deadlocks[0], psycopg.errors.DeadlockDetected)
+            assert store.is_transient(deadlocks[0])
+
+            two.execute("SELECT pg_terminate_backend(%s)", (one.info.backend_pid,))
+            two.commit()
+            assert store.is_transient(_raised(lambda: one.execute("SELECT 1")))
+
+            unique = _raised(lambda: two.execute("INSERT INTO currencies (code, scale) VALUES ('X', 1), ('X', 1)"))
+            assert not store.is_transient(unique)
+            two.rollback()
+        finally:
+            one.close()
+            two.close()
+        assert_books_balance(ledger)
+
+
+def test_sqlite_store_retries_a_locked_database_but_not_a_refused_row(sqlite_url: str) -> None:
+    import sqlite3
+
+    from tally.store.sqlite import sqlite_path
+
+    with tally.open(sqlite_url) as ledger:
+        path = sqlite_path(sqlite_url)[0]
+        one = sqlite3.connect(path, isolation_level=None, timeout=0)
+        two = sqlite3.connect(path, isolation_level=None, timeout=0)
+        try:
+            one.execute("BEGIN IMMEDIATE")
+            assert ledger.store.is_transient(_raised(lambda: two.execute("BEGIN IMMEDIATE")))
+            one.execute("ROLLBACK")
+            refused = _raised(lambda: one.execute("INSERT INTO currencies (code, scale) VALUES ('X', 99)"))
+            assert not ledger.store.is_transient(refused)
+        finally:
+            one.close()
+            two.close()
+
+
+@pytest.mark.postgres
+def test_postgres_url_whose_schema_does_not_exist_is_a_validation_error(postgres_url: str) -> None:
+    missing_schema = postgres_url.replace("search_path%3Dt_", "search_path%3Dmissing_")
+    assert missing_schema != postgres_url
+    with pytest.raises(tally.ValidationError):
+        tally.open(missing_schema)

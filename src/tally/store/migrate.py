@@ -69,6 +69,7 @@ def upgrade_postgres(connect: Callable[[], Any]) -> None:
     transactional, so a crash midway leaves the schema as it was.
     """
     from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import DBAPIError
     from sqlalchemy.pool import NullPool
 
     engine = create_engine("postgresql+psycopg://", creator=connect, poolclass=NullPool)
@@ -78,6 +79,12 @@ def upgrade_postgres(connect: Callable[[], Any]) -> None:
             if postgres_revision(lambda sql: connection.execute(text(sql))) == SCHEMA_REVISION:
                 return
             run_alembic(connection)
+    except DBAPIError as error:
+        # The driver's own error, so that the store can tell a lost
+        # connection from a schema it may not create.
+        if error.orig is None:
+            raise
+        raise error.orig from error
     finally:
         engine.dispose()
 

@@ -98,7 +98,11 @@ class PostgresStore:
             )
         except psycopg.OperationalError as error:
             self._close_writer()
-            raise Unavailable(f"cannot use the database: {error}") from error
+            raise Unavailable(f"cannot reach the database: {error}") from error
+        except psycopg.Error as error:
+            # No such schema in the search_path, no right to create tables …
+            self._close_writer()
+            raise ValidationError(f"cannot use the database at this URL: {error}", field="url") from error
 
     # --- connections -----------------------------------------------------------
     def _writer_connection(self) -> Connection:
