@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import multiprocessing
-import queue
 import sqlite3
 import threading
 import traceback
@@ -167,12 +166,3 @@ class RawDatabase:
 
     def close(self) -> None:
         self.connection.close()
-
-
-def drain(results: Any) -> list[Any]:
-    items = []
-    while True:
-        try:
-            items.append(results.get_nowait())
-        except queue.Empty:
-            return items

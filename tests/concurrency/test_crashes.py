@@ -7,6 +7,7 @@ lost, and a retry with the same id after the crash is applied at most once.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 import threading
@@ -178,3 +179,32 @@ def test_connection_lost_after_the_database_committed_is_applied_once(postgres_u
             assert_books_balance(ledger)
     finally:
         proxy.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.timeout(120)
+def test_writer_that_times_out_waiting_for_the_head_lock_retries_until_it_is_free(
+    postgres_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    short_wait = postgres_url.replace("options=-csearch_path%3D", "options=-clock_timeout%3D50%20-csearch_path%3D")
+    assert short_wait != postgres_url
+    caplog.set_level(logging.INFO, logger="tally.engine")
+    with tally.open(short_wait) as ledger:
+        _open_accounts(ledger)
+        holder = RawDatabase(postgres_url)
+        try:
+            holder.execute("BEGIN")
+            holder.execute("SELECT seq FROM ledger_head WHERE id = 1 FOR UPDATE")
+            outcome: dict[str, Any] = {}
+            writer = threading.Thread(
+                target=lambda: outcome.update(t=ledger.transfer("crash:0", "crash:1", 5, id="late"))
+            )
+            writer.start()
+            _wait_for(lambda: "lock timeout" in caplog.text, "the writer to time out and retry")
+            holder.execute("ROLLBACK")
+            writer.join(timeout=60)
+        finally:
+            holder.close()
+        assert outcome["t"].status == "posted"
+        assert transfer_events(ledger)["late"] == 1
+        assert_books_balance(ledger)

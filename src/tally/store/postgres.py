@@ -48,6 +48,11 @@ READ_POOL_TIMEOUT_SECONDS = 30.0
 COPY_ROWS_MIN = 32
 _ITER_CHUNK = 5000
 
+# Bounds on waiting, unless the URL (`options=-clock_timeout=…`) or the role sets its own.
+_SESSION_DEFAULTS = """SELECT
+    CASE WHEN current_setting('lock_timeout') = '0' THEN set_config('lock_timeout', %s, false) END,
+    CASE WHEN current_setting('idle_in_transaction_session_timeout') = '0'
+        THEN set_config('idle_in_transaction_session_timeout', %s, false) END"""
 _LOCK_HEAD = "SELECT seq, hash, time_us FROM ledger_head WHERE id = 1 FOR UPDATE"
 _JOURNAL_COLUMNS = "seq, created_us, kind, data, hash"
 # SQLSTATE classes of OperationalError that trying again cannot fix.
@@ -113,11 +118,7 @@ class PostgresStore:
         self._close_writer()
         writer = psycopg.connect(self._conninfo, autocommit=False)
         try:
-            writer.execute(
-                "SELECT set_config('lock_timeout', %s, false), "
-                "set_config('idle_in_transaction_session_timeout', %s, false)",
-                (f"{LOCK_TIMEOUT_MS}ms", f"{IDLE_IN_TRANSACTION_MS}ms"),
-            )
+            writer.execute(_SESSION_DEFAULTS, (f"{LOCK_TIMEOUT_MS}ms", f"{IDLE_IN_TRANSACTION_MS}ms"))
             writer.commit()
         except BaseException:
             writer.close()
