@@ -239,8 +239,9 @@ def test_a_transfer_to_the_same_account_is_listed_once_in_its_history(ledger: ta
 # --- API keys ---------------------------------------------------------------------------
 
 
-def test_api_keys_are_stored_found_by_their_token_and_revoked_once(ledger: tally.Ledger) -> None:
+def test_api_keys_are_stored_found_by_their_token_and_revoked_once(ledger: tally.Ledger, clock: FakeClock) -> None:
     key, token = create_key(ledger, "writer", accounts="user:", name="shop")
+    clock.advance(1)  # keys are listed by creation time
     other, _ = create_key(ledger, "reader")
     assert authenticate(ledger, token) == key
     assert authenticate(ledger, token + "x") is None
