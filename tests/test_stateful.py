@@ -219,12 +219,13 @@ class LedgerMachine(RuleBasedStateMachine):
 
     @rule(
         atomic=st.booleans(),
-        legs=st.lists(st.tuples(account_ids, account_ids, s.amounts), min_size=1, max_size=4),
+        legs=st.lists(st.tuples(account_ids, account_ids, s.amounts, st.booleans()), min_size=1, max_size=4),
         data=st.data(),
     )
-    def batch(self, atomic: bool, legs: list[tuple[str, str, int]], data: st.DataObject) -> None:
+    def batch(self, atomic: bool, legs: list[tuple[str, str, int, bool]], data: st.DataObject) -> None:
         items: list[dict[str, Any]] = [
-            {"source": a, "destination": b, "amount": n, "id": self._new_id()} for a, b, n in legs
+            {"source": a, "destination": b, "amount": n, "id": self._new_id(), **({"pending": True} if p else {})}
+            for a, b, n, p in legs
         ]
         old = sorted(id for id, r in self.requests.items() if "reverses" not in r)
         if old and data.draw(st.booleans()):
@@ -233,6 +234,11 @@ class LedgerMachine(RuleBasedStateMachine):
             if data.draw(st.booleans()):
                 replayed["amount"] = replayed["amount"] % 1000 + 1
             items.insert(data.draw(st.integers(0, len(items))), replayed)
+        if data.draw(st.booleans()):
+            # A reversal, perhaps of a transfer made earlier in this same batch.
+            targets = [*old, *(item["id"] for item in items)]
+            reverses = data.draw(st.sampled_from(targets))
+            items.append({"reverses": reverses, "id": self._new_id(), "amount": data.draw(s.part_amounts)})
         expected = self.model.batch(items, atomic=atomic)
         got = _call(lambda: self.ledger.transfer_batch(items, atomic=atomic))
         if expected.code is not None:

@@ -331,15 +331,17 @@ HOLDS = 200
 THREADS = 10
 
 
-def _make_holds(ledger: tally.Ledger, expires_in: int | None = None) -> list[str]:
+def _make_holds(ledger: tally.Ledger, *, staggered: bool = False) -> list[str]:
+    """HOLDS pending transfers; staggered: hold n expires n+1 seconds from now."""
     ledger.create_account("@world", currency="USD", min_balance=None)
     ledger.create_account("payer", currency="USD")
     ledger.create_account("payee", currency="USD")
     ledger.transfer("@world", "payer", HOLDS * 10, id="fund")
     ids = [f"hold-{n}" for n in range(HOLDS)]
     items = [
-        {"source": "payer", "destination": "payee", "amount": 10, "id": id, "pending": True, "expires_in": expires_in}
-        for id in ids
+        {"source": "payer", "destination": "payee", "amount": 10, "id": id, "pending": True}
+        | ({"expires_in": n + 1} if staggered else {})
+        for n, id in enumerate(ids)
     ]
     assert all(t.status == "pending" for t in ledger.transfer_batch(items, atomic=True))
     return ids
@@ -402,13 +404,14 @@ def test_ten_concurrent_posts_or_voids_of_each_hold_resolve_it_once(
 def test_post_racing_void_racing_expiry_resolves_each_hold_once(
     ledger: tally.Ledger, ledger_url: str, clock: FakeClock
 ) -> None:
-    ids = _make_holds(ledger, expires_in=60)
+    ids = _make_holds(ledger, staggered=True)
 
     def expire(mine: tally.Ledger) -> list[Any]:
-        for id in ids[: HOLDS // 4]:  # let posts and voids win some first
-            mine.transfer(id)
-        clock.advance(60)
-        mine.expire_due()
+        # Time moves a second at a time: a front of expiries sweeps through the
+        # holds while posts and voids race it from both ends.
+        for _ in ids:
+            clock.advance(1)
+            mine.expire_due()
         return []
 
     jobs: list[Callable[[tally.Ledger], list[Any]]] = [
