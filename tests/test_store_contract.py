@@ -419,3 +419,18 @@ def test_postgres_url_whose_schema_does_not_exist_is_a_validation_error(postgres
     assert missing_schema != postgres_url
     with pytest.raises(tally.ValidationError):
         tally.open(missing_schema)
+
+
+def test_tally_migrate_creates_the_schema_and_says_its_revision(ledger_url: str) -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    tally_command = Path(sys.executable).with_name("tally")
+    for _ in range(2):
+        done = subprocess.run(
+            [str(tally_command), "--db", ledger_url, "migrate"], capture_output=True, text=True, timeout=60, check=False
+        )
+        assert done.returncode == 0, done.stderr
+        assert f"revision {SCHEMA_REVISION}" in done.stdout
+    assert _revisions(ledger_url) == [(SCHEMA_REVISION,)]

@@ -313,8 +313,10 @@ def expire(ctx: typer.Context) -> None:
 @app.command("migrate")
 def migrate(ctx: typer.Context) -> None:
     """Create or upgrade the schema (opening the ledger does it too)."""
+    from tally.store.schema import SCHEMA_REVISION
+
     with opened(ctx) as ledger:
-        out.print(f"schema up to date at {ledger.store.url.split('@')[-1]}")
+        out.print(f"schema up to date (revision {SCHEMA_REVISION}) at {ledger.store.url.split('@')[-1]}")
 
 
 @currencies_app.command("register")
