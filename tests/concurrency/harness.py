@@ -41,11 +41,6 @@ class Ack:
     seq: int | None  # None: refused and not recorded (a failed atomic batch)
 
 
-def ack_of(writer: str, transfer: tally.Transfer) -> Ack:
-    recorded = transfer.code != "linked_transfer_failed" and transfer.seq is not None
-    return Ack(writer, transfer.id, transfer.status, transfer.code, transfer.seq if recorded else None)
-
-
 def _child(target: Callable[..., Any], args: tuple[Any, ...], barrier: Any, results: Any) -> None:
     try:
         results.put(("ok", target(barrier, *args)))
