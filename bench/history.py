@@ -1,0 +1,123 @@
+"""Workload 6: a balance read with a short and a very long history; and memory against history size."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from bench.baselines import SumOfHistory
+from bench.databases import Places
+from bench.measure import Operation
+from bench.report import Check, Table, number
+from bench.tally_system import TallySystem
+from bench.workloads import RICH, Config, _measure
+
+READER = "reader"
+MEMORY_LIMIT_MB = 300
+TALLY_BUILD_BATCH = 1000  # TallySystem.add_history's batch size
+
+
+def _build(places: Places, cls: Any, config: Config, rows: int) -> tuple[Any, float]:
+    system = cls(places.new(f"{cls.__name__.lower()}_{rows}"))
+    system.setup([*config.users, READER], RICH)
+    began = time.perf_counter()
+    system.add_history(READER, rows)
+    return system, time.perf_counter() - began
+
+
+def _read(client: Any) -> Operation:
+    def operation(rng: Any) -> tuple[int, int]:
+        client.balance(READER)
+        return 1, 0
+
+    return operation
+
+
+def balance_reads(places: Places, config: Config) -> Table:
+    sizes = (config.history_rows_small, config.history_rows)
+    built = [(cls, rows, *_build(places, cls, config, rows)) for cls in (TallySystem, SumOfHistory) for rows in sizes]
+    systems = [system for _, _, system, _ in built]
+    try:
+        summaries = _measure(systems, config, 1, _read, config.seconds)
+        memory = _memory_probes(config, [s.target.url for s in systems[:2]]) if config.memory_probe else None
+    finally:
+        for system in systems:
+            system.close()
+    table = Table(
+        "6. Balance read, short and long history",
+        f"One client reading the balance of `{READER}`, an account with {sizes[0]:,} or {sizes[1]:,} history "
+        "rows (its statement entries for Tally; its `transactions` rows for the baseline), each in a ledger of "
+        f"its own that also holds {config.accounts:,} funded accounts.",
+        ["system", "history rows", "reads/s", "p50 ms", "p99 ms", "peak RSS MB", "errors", "Tally ÷ this"],
+    )
+    for (cls, rows, _, build_seconds), summary in zip(built, summaries, strict=True):
+        tally = summaries[sizes.index(rows)]
+        ratio = "—" if summary is tally else f"{tally.per_second / summary.per_second:.1f}x"
+        table.rows.append(
+            [cls.name, f"{rows:,}", number(summary.per_second), number(summary.p50_ms), number(summary.p99_ms),
+             f"{summary.peak_mb:.0f}", str(summary.errors), ratio]
+        )  # fmt: skip
+        if cls is TallySystem:
+            table.notes.append(
+                f"- Tally's {rows:,}-row history was built through the library with `transfer_batch` "
+                f"({TALLY_BUILD_BATCH} per call, alternately +1 in and -1 out of `{READER}`): "
+                f"{rows / build_seconds:,.0f} transfers/s, {build_seconds:.1f} s."
+            )
+    small, big = summaries[0], summaries[1]
+    table.checks.append(
+        Check(
+            f"Tally's {sizes[1]:,}-row read within 20% of the {sizes[0]:,}-row read (p50)",
+            f"{number(big.p50_ms)} ms vs {number(small.p50_ms)} ms ({big.p50_ms / small.p50_ms - 1:+.0%})",
+            big.p50_ms <= 1.2 * small.p50_ms,
+        )
+    )
+    if memory is not None:
+        _memory_report(table, config, sizes, memory)
+    return table
+
+
+def _memory_probes(config: Config, urls: Sequence[str]) -> list[dict[str, Any]]:
+    """Workload 2 against each ledger in a process of its own, and that process's peak memory.
+
+    A real `tally serve` driven over HTTP when the HTTP service is installed;
+    otherwise a process that embeds the library.
+    """
+    if importlib.util.find_spec("tally.http.serve") is not None:
+        from bench.serve_probe import serve_workload
+
+        return [serve_workload(url, config.users, config.seconds, config.clients) for url in urls]
+    results = []
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    for url in urls:
+        command = [sys.executable, "-m", "bench.memory_probe", url, str(config.seconds), str(config.clients)]
+        output = subprocess.run(command, check=True, capture_output=True, text=True, cwd=root).stdout
+        results.append(json.loads(output.strip().splitlines()[-1]))
+    return results
+
+
+def _memory_report(table: Table, config: Config, sizes: Sequence[int], memory: list[dict[str, Any]]) -> None:
+    small, big = memory
+    table.notes.append(
+        f"- Memory: a separate process opens each Tally ledger and runs workload 2 ({config.clients} clients, "
+        f"{config.seconds:g} s): peak RSS {small['peak_mb']:.0f} MB with {sizes[0]:,} history rows "
+        f"({number(small['per_second'])} transfers/s), {big['peak_mb']:.0f} MB with {sizes[1]:,} "
+        f"({number(big['per_second'])} transfers/s). {memory[0].get('how', '')}"
+    )
+    table.checks += [
+        Check(
+            f"peak RSS under workload 2 < {MEMORY_LIMIT_MB} MB",
+            f"{max(small['peak_mb'], big['peak_mb']):.0f} MB",
+            max(small["peak_mb"], big["peak_mb"]) < MEMORY_LIMIT_MB,
+        ),
+        Check(
+            f"peak RSS with {sizes[1]:,} history rows within 10% of {sizes[0]:,}",
+            f"{big['peak_mb'] / small['peak_mb'] - 1:+.0%}",
+            abs(big["peak_mb"] / small["peak_mb"] - 1) <= 0.10,
+        ),
+    ]

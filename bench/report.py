@@ -1,0 +1,73 @@
+"""Tables as Markdown: printed as they complete and written to RESULTS.md."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from bench.measure import Summary
+
+
+@dataclass
+class Check:
+    """One target from the issue, as measured in this run."""
+
+    target: str
+    measured: str
+    ok: bool
+
+    def line(self) -> str:
+        return f"- {'met' if self.ok else '**missed**'}: {self.target} (measured: {self.measured})"
+
+
+@dataclass
+class Table:
+    title: str
+    how: str
+    headers: list[str]
+    rows: list[list[str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    checks: list[Check] = field(default_factory=list)
+    tally: Summary | None = None  # Tally's figures, for checks that compare workloads
+
+    def markdown(self) -> str:
+        lines = [f"### {self.title}", "", self.how, ""]
+        lines.append("| " + " | ".join(self.headers) + " |")
+        lines.append("|" + "|".join(" --- " if i == 0 else " ---: " for i in range(len(self.headers))) + "|")
+        lines += ["| " + " | ".join(row) + " |" for row in self.rows]
+        if self.notes:
+            lines += ["", *self.notes]
+        if self.checks:
+            lines += ["", *(check.line() for check in self.checks)]
+        return "\n".join(lines) + "\n"
+
+
+THROUGHPUT_HEADERS = ["system", "transfers/s", "p50 ms", "p99 ms", "peak RSS MB", "errors", "rejected", "Tally ÷ this"]
+
+
+def number(value: float) -> str:
+    if value >= 100:
+        return f"{value:,.0f}"
+    if value >= 10:
+        return f"{value:.1f}"
+    return f"{value:.2f}" if value >= 0.1 else f"{value:.3f}"
+
+
+def throughput_row(name: str, summary: Summary, tally: Summary | None) -> list[str]:
+    ratio = (
+        "—"
+        if tally is None or summary is tally or not summary.per_second
+        else f"{tally.per_second / summary.per_second:.2f}x"
+    )
+    errors = str(summary.errors)
+    if summary.error_kinds:
+        errors += " (" + ", ".join(f"{kind} {count}" for kind, count in sorted(summary.error_kinds.items())) + ")"
+    return [
+        name,
+        number(summary.per_second),
+        number(summary.p50_ms),
+        number(summary.p99_ms),
+        f"{summary.peak_mb:.0f}",
+        errors,
+        str(summary.rejected),
+        ratio,
+    ]
