@@ -68,9 +68,7 @@ class MAccount:
     def available(self) -> int:
         return self.posted - self.pending_out
 
-    @property
-    def request(self) -> tuple[Any, ...]:
-        return (self.currency, self.min_balance, self.max_balance, self.clearing_seconds)
+    opened: tuple[Any, ...] = ()  # the fields it was opened with: what a replay must match
 
     def balance(self) -> tuple[int, int, int, int]:
         return (self.posted, self.pending_in, self.pending_out, self.available)
@@ -154,10 +152,21 @@ class Model:
         wanted = (currency, min_balance, max_balance, clearing_seconds)
         existing = self.accounts.get(id)
         if existing is not None:
-            return Outcome() if existing.request == wanted else refused("id_conflict")
+            return Outcome() if existing.opened == wanted else refused("id_conflict")
         if currency not in self.currencies:
             return refused("unknown_currency")
-        self.accounts[id] = MAccount(id, currency, min_balance, max_balance, clearing_seconds)
+        self.accounts[id] = MAccount(id, currency, min_balance, max_balance, clearing_seconds, opened=wanted)
+        return Outcome()
+
+    def set_clearing_seconds(self, id: str, seconds: int | None) -> Outcome:
+        """Only money sent from now on: holds already clearing keep their own time."""
+        self.expire_due()
+        account = self.accounts.get(id)
+        if account is None:
+            return refused("account_not_found")
+        if account.status == "closed":
+            return refused("account_not_open")
+        account.clearing_seconds = seconds
         return Outcome()
 
     def set_status(self, id: str, status: str) -> Outcome:

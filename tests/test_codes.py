@@ -150,6 +150,25 @@ def test_unknown_field_in_a_batch_item_is_validation_error_naming_it(books: tall
     assert error.field is not None and "transfers[1]" in error.field and "colour" in error.message
 
 
+@pytest.mark.parametrize(
+    "items",
+    [
+        [],
+        [{"source": "alice", "destination": "bob", "amount": 1}] * 1001,
+        ["not a mapping"],
+        [
+            {"source": "alice", "destination": "bob", "amount": 1, "id": "twice"},
+            {"source": "alice", "destination": "bob", "amount": 2, "id": "twice"},
+        ],
+        [{"source": "alice", "destination": "bob", "amount": 1}, {"source": "alice", "amount": 1}],
+    ],
+    ids=["empty", "1001 items", "not a mapping", "an id twice", "missing destination"],
+)
+def test_malformed_batch_is_validation_error_and_writes_nothing(books: tally.Ledger, items: list[Any]) -> None:
+    for atomic in (True, False):
+        refused_without_a_trace(books, tally.ValidationError, lambda a=atomic: books.transfer_batch(items, atomic=a))
+
+
 def test_unknown_account_field_is_validation_error(books: tally.Ledger) -> None:
     refused_without_a_trace(books, tally.ValidationError, lambda: books.update_account("alice", colour="red"))
 

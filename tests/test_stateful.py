@@ -9,6 +9,7 @@ pending_out, and no bounded account's available is below its minimum.
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import tempfile
@@ -18,7 +19,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, settings, target
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
@@ -76,10 +77,14 @@ class LedgerMachine(RuleBasedStateMachine):
         self.requests: dict[str, dict[str, Any]] = {}  # transfer id -> the call that made it
         self.resolutions: list[tuple[str, str, int | None]] = []
         self.counter = 0
+        self.nearest_to_limit = 0.0
         self._open("@world", "USD", None, None, None)
 
     def teardown(self) -> None:
         try:
+            # Steer the search towards accounts near the 64-bit limit, where
+            # `overflow` lives and chance alone rarely goes.
+            target(self.nearest_to_limit, label="log2 of how near an account came to 2**63")
             assert_books_balance(self.ledger)
         finally:
             self.ledger.close()
@@ -151,6 +156,15 @@ class LedgerMachine(RuleBasedStateMachine):
         got = _call(lambda: self.ledger.freeze(id) if freeze else self.ledger.unfreeze(id))
         if expected.code is None:
             assert isinstance(got, tally.Account) and got.status == ("frozen" if freeze else "open"), got
+        else:
+            assert isinstance(got, tally.LedgerError) and got.code == expected.code, (expected, got)
+
+    @rule(id=account_ids, seconds=s.clearing_seconds)
+    def change_clearing_period(self, id: str, seconds: int | None) -> None:
+        expected = self.model.set_clearing_seconds(id, seconds)
+        got = _call(lambda: self.ledger.update_account(id, clearing_seconds=seconds))
+        if expected.code is None:
+            assert isinstance(got, tally.Account) and got.clearing_seconds == seconds, got
         else:
             assert isinstance(got, tally.LedgerError) and got.code == expected.code, (expected, got)
 
@@ -303,6 +317,8 @@ class LedgerMachine(RuleBasedStateMachine):
                 continue
             assert isinstance(got, tally.Balance), got
             assert (got.posted, got.pending_in, got.pending_out, got.available) == account.balance(), (id, got)
+            headroom = max(1, 2**63 - (account.posted + account.pending_in))
+            self.nearest_to_limit = max(self.nearest_to_limit, 63 - math.log2(headroom))
 
     @invariant()
     def transfers_read_back_as_the_model_says(self) -> None:
@@ -337,7 +353,7 @@ class PostgresLedgerMachine(LedgerMachine):
 
 
 # Modest by default (the suite runs on 2 cores); raise it to hunt for bugs.
-EXAMPLES = int(os.environ.get("TALLY_STATEFUL_EXAMPLES", "30"))
+EXAMPLES = int(os.environ.get("TALLY_STATEFUL_EXAMPLES", "60"))
 
 LedgerMachine.TestCase.settings = settings(
     max_examples=EXAMPLES,
