@@ -434,3 +434,27 @@ def test_tally_migrate_creates_the_schema_and_says_its_revision(ledger_url: str)
         assert done.returncode == 0, done.stderr
         assert f"revision {SCHEMA_REVISION}" in done.stdout
     assert _revisions(ledger_url) == [(SCHEMA_REVISION,)]
+
+
+def test_verify_reads_one_snapshot_while_writers_commit(ledger_url: str) -> None:
+    """verify() beside live writers never reports a difference that never existed."""
+    with tally.open(ledger_url) as ledger:
+        ledger.create_account("@world", currency="USD", min_balance=None)
+        for n in range(5):
+            ledger.create_account(f"user:{n}", currency="USD")
+        stop = threading.Event()
+
+        def write() -> None:
+            count = itertools.count()
+            while not stop.is_set():
+                ledger.transfer("@world", f"user:{next(count) % 5}", 1 + next(count) % 7)
+
+        writer = threading.Thread(target=write)
+        writer.start()
+        try:
+            reports = [ledger.verify() for _ in range(5)]
+        finally:
+            stop.set()
+            writer.join()
+        assert all(report.ok for report in reports), [report.problems for report in reports]
+        assert reports[-1].events > reports[0].events or reports[0].events > 6

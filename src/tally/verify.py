@@ -27,7 +27,7 @@ from tally.core.state import Working
 from tally.core.transfer import Entry, Transfer
 from tally.currencies import iso_scale
 from tally.store import base
-from tally.store.base import Store
+from tally.store.base import Snapshot, Store
 
 PROBLEMS_MAX = 100
 
@@ -113,6 +113,11 @@ def command_of(kind: str, data: dict[str, Any]) -> cmd.Command:
 
 
 def verify(store: Store) -> VerifyReport:
+    with store.snapshot() as snapshot:
+        return _verify(snapshot)
+
+
+def _verify(store: Snapshot) -> VerifyReport:
     report = VerifyReport()
     state = Working(_Empty(), 0, 0)
     stored_entries = _Cursor(store.iter_entries())
@@ -190,7 +195,7 @@ def _compare_entries(report: VerifyReport, seq: int, produced: list[Entry], stor
         report.add(min(bad, seq), "the entries table does not match the journal here")
 
 
-def _compare_head(store: Store, report: VerifyReport, seq: int, hash: str) -> None:
+def _compare_head(store: Snapshot, report: VerifyReport, seq: int, hash: str) -> None:
     head = store.head()
     if head.seq != seq:
         report.add(min(head.seq, seq) + 1, f"the head says seq {head.seq} but the journal ends at {seq}")
@@ -198,7 +203,7 @@ def _compare_head(store: Store, report: VerifyReport, seq: int, hash: str) -> No
         report.add(seq, "the head's hash does not match the journal's last row")
 
 
-def _compare_accounts(store: Store, report: VerifyReport, state: Working) -> None:
+def _compare_accounts(store: Snapshot, report: VerifyReport, state: Working) -> None:
     replayed = state.accounts
     seen = set()
     for account in store.iter_accounts():
@@ -216,7 +221,7 @@ def _compare_accounts(store: Store, report: VerifyReport, state: Working) -> Non
         report.add(replayed[id].seq, f"account {id} is missing")
 
 
-def _compare_transfers(store: Store, report: VerifyReport, state: Working) -> None:
+def _compare_transfers(store: Snapshot, report: VerifyReport, state: Working) -> None:
     replayed = state.transfers
     seen = set()
     for transfer in store.iter_transfers():
@@ -231,7 +236,7 @@ def _compare_transfers(store: Store, report: VerifyReport, state: Working) -> No
         report.add(replayed[id].seq, f"transfer {id} is missing")
 
 
-def _compare_currencies(store: Store, report: VerifyReport, state: Working) -> None:
+def _compare_currencies(store: Snapshot, report: VerifyReport, state: Working) -> None:
     if store.currencies() != state.currencies:
         report.add(None, "the currencies table differs from the journal")
 

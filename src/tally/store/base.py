@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -76,11 +78,12 @@ class Store(Protocol):
 
     def currencies(self) -> dict[str, int]: ...
 
-    # --- verify: the whole history, streamed in order ------------------------
-    def iter_journal(self) -> Iterator[tuple[int, int, str, str, str]]:
-        """(seq, created_us, kind, data as stored, hash), in seq order."""
+    # --- verify: the whole history, from one consistent snapshot -------------
+    def snapshot(self) -> AbstractContextManager[Snapshot]:
+        """A read-only view of every table as of one moment, for `verify`."""
         ...
 
+    def iter_journal(self) -> Iterator[tuple[int, int, str, str, str]]: ...
     def iter_accounts(self) -> Iterator[Account]: ...
     def iter_transfers(self) -> Iterator[Transfer]: ...
     def iter_entries(self) -> Iterator[Entry]: ...
@@ -92,6 +95,70 @@ class Store(Protocol):
     def revoke_key(self, id: str, now_us: int) -> bool: ...
 
     def close(self) -> None: ...
+
+
+SNAPSHOT_CHUNK = 5000
+
+
+class Snapshot:
+    """Stream whole tables in key order from one read transaction.
+
+    `verify` compares the journal with every derived table; reading them in
+    separate transactions while writers commit would report differences that
+    never existed. `cursor_for(sql)` runs a query in the snapshot's one
+    transaction and returns a cursor with `fetchmany`.
+    """
+
+    def __init__(self, cursor_for: Callable[[str], Any], entries_order: str = "seq, account_id") -> None:
+        self._cursor_for = cursor_for
+        self._entries_order = entries_order
+
+    def _stream(self, sql: str, build: Callable[[Any], Any]) -> Iterator[Any]:
+        cursor = self._cursor_for(sql)
+        while chunk := cursor.fetchmany(SNAPSHOT_CHUNK):
+            yield from map(build, chunk)
+
+    def head(self) -> Head:
+        return Head(*next(self._stream("SELECT seq, hash, time_us FROM ledger_head WHERE id = 1", tuple)))
+
+    def currencies(self) -> dict[str, int]:
+        return dict(self._stream("SELECT code, scale FROM currencies", tuple))
+
+    def iter_journal(self) -> Iterator[tuple[int, int, str, str, str]]:
+        """(seq, created_us, kind, data as stored, hash), in seq order."""
+        return self._stream("SELECT seq, created_us, kind, data, hash FROM journal ORDER BY seq", tuple)
+
+    def iter_accounts(self) -> Iterator[Account]:
+        return self._stream(f"SELECT {ACCOUNT_COLUMNS} FROM accounts ORDER BY id", account_from_row)
+
+    def iter_transfers(self) -> Iterator[Transfer]:
+        return self._stream(f"SELECT {TRANSFER_COLUMNS} FROM transfers ORDER BY id", transfer_from_row)
+
+    def iter_entries(self) -> Iterator[Entry]:
+        return self._stream(f"SELECT {ENTRY_COLUMNS} FROM entries ORDER BY {self._entries_order}", entry_from_row)
+
+
+class SnapshotIterators(ABC):
+    """A store's whole-table streams, each from a snapshot of its own."""
+
+    @abstractmethod
+    def snapshot(self) -> AbstractContextManager[Snapshot]: ...
+
+    def iter_journal(self) -> Iterator[tuple[int, int, str, str, str]]:
+        with self.snapshot() as snapshot:
+            yield from snapshot.iter_journal()
+
+    def iter_accounts(self) -> Iterator[Account]:
+        with self.snapshot() as snapshot:
+            yield from snapshot.iter_accounts()
+
+    def iter_transfers(self) -> Iterator[Transfer]:
+        with self.snapshot() as snapshot:
+            yield from snapshot.iter_transfers()
+
+    def iter_entries(self) -> Iterator[Entry]:
+        with self.snapshot() as snapshot:
+            yield from snapshot.iter_entries()
 
 
 # --- rows shared by both stores (same columns, same order) ------------------------

@@ -16,6 +16,7 @@ a write is applied at most once.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
@@ -79,7 +80,7 @@ def conninfo(url: str) -> str:
     return make_conninfo(url, **{k: v for k, v in defaults.items() if k not in given})
 
 
-class PostgresStore:
+class PostgresStore(base.SnapshotIterators):
     dialect = "postgresql"
 
     def __init__(self, url: str) -> None:
@@ -339,33 +340,33 @@ class PostgresStore:
         return {code: scale for code, scale in self._all("SELECT code, scale FROM currencies")}
 
     # --- verify --------------------------------------------------------------------
-    def _iterate(self, sql: str, build: Callable[[Any], T]) -> Iterator[T]:
-        """Stream a table in key order through a server-side cursor (bounded memory).
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[base.Snapshot]:
+        """One REPEATABLE READ transaction; each stream a server-side cursor in it.
 
-        A connection of its own, not a pooled one: verify holds several
-        streams open at once for as long as it takes.
+        A connection of its own, not a pooled one: verify holds several streams
+        open at once for as long as it takes.
         """
-        with psycopg.connect(self._conninfo) as connection, connection.cursor(name="tally_iterate") as cursor:
-            cursor.itersize = _ITER_CHUNK
-            cursor.execute(sql)
-            while chunk := cursor.fetchmany(_ITER_CHUNK):
-                yield from map(build, chunk)
+        with psycopg.connect(self._conninfo) as connection:
+            connection.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+            connection.read_only = True
+            cursors: list[Any] = []
 
-    def iter_journal(self) -> Iterator[tuple[int, int, str, str, str]]:
-        return self._iterate(f"SELECT {_JOURNAL_COLUMNS} FROM journal ORDER BY seq", tuple)
+            def cursor_for(sql: str) -> Any:
+                cursor = connection.cursor(name=f"tally_snapshot_{len(cursors)}")
+                cursors.append(cursor)
+                cursor.itersize = _ITER_CHUNK
+                cursor.execute(sql)
+                return cursor
 
-    def iter_accounts(self) -> Iterator[Account]:
-        return self._iterate(f"SELECT {base.ACCOUNT_COLUMNS} FROM accounts ORDER BY id", base.account_from_row)
-
-    def iter_transfers(self) -> Iterator[Transfer]:
-        return self._iterate(f"SELECT {base.TRANSFER_COLUMNS} FROM transfers ORDER BY id", base.transfer_from_row)
-
-    def iter_entries(self) -> Iterator[Entry]:
-        # Byte order of the id within a seq, as SQLite and Python sort it,
-        # whatever the database's collation.
-        return self._iterate(
-            f'SELECT {base.ENTRY_COLUMNS} FROM entries ORDER BY seq, account_id COLLATE "C"', base.entry_from_row
-        )
+            try:
+                # Byte order of the id within a seq, as SQLite and Python sort it,
+                # whatever the database's collation.
+                yield base.Snapshot(cursor_for, entries_order='seq, account_id COLLATE "C"')
+            finally:
+                for cursor in cursors:
+                    cursor.close()
+                connection.rollback()
 
     # --- API keys ------------------------------------------------------------------
     def insert_key(self, row: dict[str, Any]) -> None:

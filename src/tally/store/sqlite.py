@@ -40,7 +40,7 @@ def sqlite_path(url: str) -> tuple[str, bool]:
     return url[len("sqlite:///") :].split("?", 1)[0], False
 
 
-class SQLiteStore:
+class SQLiteStore(base.SnapshotIterators):
     dialect = "sqlite"
 
     def __init__(self, url: str) -> None:
@@ -311,27 +311,15 @@ class SQLiteStore:
         return dict(self._reader().execute("SELECT code, scale FROM currencies").fetchall())
 
     # --- verify --------------------------------------------------------------------
-    def _iterate(self, sql: str, build: Any) -> Iterator[Any]:
-        """Stream a table in key order, a chunk at a time (bounded memory)."""
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[base.Snapshot]:
+        # In WAL mode one read transaction sees one snapshot, for every cursor on it.
         connection = self._connect(read_only=True)
         try:
-            cursor = connection.execute(sql)
-            while chunk := cursor.fetchmany(_ITER_CHUNK):
-                yield from (build(row) for row in chunk)
+            connection.execute("BEGIN")
+            yield base.Snapshot(connection.execute)
         finally:
             connection.close()
-
-    def iter_journal(self) -> Iterator[tuple[int, int, str, str, str]]:
-        return self._iterate("SELECT seq, created_us, kind, data, hash FROM journal ORDER BY seq", tuple)
-
-    def iter_accounts(self) -> Iterator[Account]:
-        return self._iterate(f"SELECT {base.ACCOUNT_COLUMNS} FROM accounts ORDER BY id", base.account_from_row)
-
-    def iter_transfers(self) -> Iterator[Transfer]:
-        return self._iterate(f"SELECT {base.TRANSFER_COLUMNS} FROM transfers ORDER BY id", base.transfer_from_row)
-
-    def iter_entries(self) -> Iterator[Entry]:
-        return self._iterate(f"SELECT {base.ENTRY_COLUMNS} FROM entries ORDER BY seq, account_id", base.entry_from_row)
 
     # --- API keys ------------------------------------------------------------------
     def insert_key(self, row: dict[str, Any]) -> None:
