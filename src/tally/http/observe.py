@@ -34,10 +34,14 @@ def _request_id(scope: Scope) -> str:
     return uuid.uuid4().hex
 
 
-def _route(scope: Scope) -> str:
+def _route(scope: Scope, status: int) -> str:
+    """The route's template, so that ids in paths do not become metric labels."""
     route: Any = scope.get("route")
     path = getattr(route, "path", None)
-    return path if isinstance(path, str) else "unmatched"
+    if isinstance(path, str):
+        return path
+    # Routes of the framework itself (/docs, /openapi.json) have fixed paths.
+    return str(scope.get("path")) if "endpoint" in scope and status != 404 else "unmatched"
 
 
 class RequestContextMiddleware:
@@ -54,6 +58,8 @@ class RequestContextMiddleware:
         started = time.perf_counter()
         status = 0
         self.metrics.in_flight.inc()
+        # Every log line of this request, in any thread it reaches, carries its id.
+        structlog.contextvars.bind_contextvars(request_id=request_id)
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
@@ -72,7 +78,7 @@ class RequestContextMiddleware:
         finally:
             self.metrics.in_flight.dec()
             seconds = time.perf_counter() - started
-            route = _route(scope)
+            route = _route(scope, status)
             self.metrics.observe_request(scope["method"], route, status, seconds)
             log.info(
                 "request",
@@ -84,3 +90,4 @@ class RequestContextMiddleware:
                 duration_ms=round(seconds * 1000, 3),
                 key_id=scope["state"].get("key_id"),
             )
+            structlog.contextvars.unbind_contextvars("request_id")

@@ -10,6 +10,7 @@ from fastapi import Depends
 from pydantic import BaseModel
 from starlette.requests import Request
 
+from tally.core.errors import ValidationError
 from tally.http.auth import Caller, RateLimiter, identify
 from tally.http.body import read_object, validate
 from tally.http.metrics import Metrics
@@ -78,3 +79,24 @@ def body(model: type[M], *, required: bool = True) -> Any:
         return validate(model, await read_object(request, required=required))
 
     return Depends(parse)
+
+
+def known_query(request: Request) -> None:
+    """Unknown query parameters are refused like unknown body fields (a typo must not pass silently)."""
+    route: Any = request.scope.get("route")
+    if route is None or not request.query_params:
+        return
+    allowed = _query_names(route)
+    for name in request.query_params:
+        if name not in allowed:
+            raise ValidationError(f"unknown query parameter: {name}", field=name)
+
+
+def _query_names(route: Any) -> frozenset[str]:
+    names: set[str] = set()
+    pending = [route.dependant]
+    while pending:  # the route's parameters and those of its dependencies
+        dependant = pending.pop()
+        names.update(param.alias for param in dependant.query_params)
+        pending.extend(dependant.dependencies)
+    return frozenset(names)
