@@ -32,7 +32,7 @@ def main(url: str, seconds: float, clients: int) -> dict[str, float | str]:
     run = run_clients(clients, make, seconds=seconds)
     ledger.close()
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-    return {"peak_mb": peak_mb, "per_second": run.per_second, "how": "(library process; `tally serve` not measured)"}
+    return {"peak_mb": peak_mb, "per_second": run.per_second, "who": "a process embedding the library"}
 
 
 if __name__ == "__main__":

@@ -109,5 +109,5 @@ def serve_workload(url: str, users: list[str], seconds: float, clients: int) -> 
         "p50_ms": run.percentile_ms(0.5),
         "p99_ms": run.percentile_ms(0.99),
         "errors": run.errors,
-        "how": "(`tally serve` process, HTTP clients)",
+        "who": "a `tally serve` process (HTTP clients, one keep-alive connection each)",
     }

@@ -23,7 +23,7 @@ RICH = 10**12  # an opening balance no workload can spend: only workload 7 rejec
 
 @dataclass(frozen=True)
 class Config:
-    seconds: float = 2.0  # per measured run
+    seconds: float = 1.5  # per measured run
     repeats: int = 3  # runs per system; medians are reported
     accounts: int = 1000
     clients: int = 16
