@@ -378,3 +378,50 @@ def test_every_exception_is_a_ledger_error_with_its_code() -> None:
     ]
     assert {c.code for c in errors} <= {code.value for code in Code}
     assert len({c.code for c in errors}) == len(errors)
+
+
+@pytest.mark.parametrize(
+    "read",
+    [
+        lambda ledger: ledger.entries("alice", after=2**63),
+        lambda ledger: ledger.entries("alice", after="9" * 19),
+        lambda ledger: ledger.entries("alice", after=2**70, order="desc"),
+        lambda ledger: ledger.transfers(after=2**64),
+        lambda ledger: ledger.events(after=2**64),
+        lambda ledger: ledger.entries("alice", after="²"),
+        lambda ledger: ledger.events(after="²"),
+    ],
+    ids=["entries int", "entries text", "entries desc", "transfers", "events", "entries ²", "events ²"],
+)
+def test_cursor_beyond_64_bits_or_not_ascii_digits_is_validation_error(
+    books: tally.Ledger, read: Callable[[tally.Ledger], Any]
+) -> None:
+    with pytest.raises(tally.ValidationError) as raised:
+        read(books)
+    assert raised.value.field == "after"
+
+
+def test_batch_that_is_not_a_list_is_validation_error(books: tally.Ledger) -> None:
+    refused_without_a_trace(books, tally.ValidationError, lambda: books.transfer_batch(5, atomic=True))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("reason", "half a pair \ud800"), ("metadata", {"note": "\udfff"}), ("metadata", {"\ud800": 1})],
+    ids=["reason", "metadata value", "metadata key"],
+)
+def test_text_that_is_not_unicode_is_validation_error(books: tally.Ledger, field: str, value: Any) -> None:
+    # A lone surrogate cannot be stored as UTF-8: a clear error, not a crash in the write path.
+    error = refused_without_a_trace(
+        books, tally.ValidationError, lambda: books.transfer("alice", "bob", 1, id="s", **{field: value})
+    )
+    assert error.field == field
+    if field == "reason":
+        refused_without_a_trace(books, tally.ValidationError, lambda: books.freeze("alice", reason=value))
+
+
+@pytest.mark.parametrize("as_of", ["²", "-1", "1.5", "9" * 30, "yesterday", "2024-01-01T00:00:00"])
+def test_as_of_that_is_neither_a_seq_nor_an_rfc3339_time_is_validation_error(books: tally.Ledger, as_of: str) -> None:
+    with pytest.raises(tally.ValidationError) as raised:
+        books.balance("alice", as_of=as_of)
+    assert raised.value.field == "as_of"

@@ -20,6 +20,7 @@ from tally.core.errors import (
     ValidationError,
     error_for,
 )
+from tally.core.limits import BALANCE_MAX as SEQ_MAX
 from tally.core.limits import EVENTS_WAIT_SECONDS_MAX, PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX
 from tally.core.text import check_id
 from tally.core.transfer import Transfer
@@ -56,10 +57,12 @@ def _limit(value: Any) -> int:
 def _cursor(value: Any) -> int | None:
     if value is None:
         return None
-    if type(value) is int and value >= 0:
+    # isdigit() alone admits "²", which int() refuses: ASCII digits only.
+    if type(value) is str and value.isascii() and value.isdigit() and len(value) <= 19:
+        value = int(value)
+    # A seq is a signed 64-bit integer in both stores: a larger one cannot be a cursor.
+    if type(value) is int and 0 <= value <= SEQ_MAX:
         return value
-    if type(value) is str and value.isdigit() and len(value) <= 19:
-        return int(value)
     raise ValidationError("after must be a cursor from a previous page", field="after")
 
 
@@ -183,7 +186,7 @@ class Ledger:
         head = self.store.head().seq
         if isinstance(as_of, datetime):
             return self.store.seq_at(from_datetime(as_of))
-        if type(as_of) is int or (type(as_of) is str and as_of.isdigit()):
+        if type(as_of) is int or (type(as_of) is str and as_of.isascii() and as_of.isdigit()):
             seq = int(as_of)
             if not 0 <= seq <= head:
                 raise ValidationError(f"as_of must be a seq from 0 to {head}, or a time", field="as_of")
@@ -266,7 +269,10 @@ class Ledger:
         failing one with its code, the others `linked_transfer_failed`).
         Not atomic: each is accepted or rejected (and recorded) on its own.
         """
-        items = list(transfers)
+        try:
+            items = list(transfers)
+        except TypeError:
+            raise ValidationError("transfers must be a list of transfer requests", field="transfers") from None
         commands = []
         for index, item in enumerate(items):
             if not isinstance(item, Mapping):

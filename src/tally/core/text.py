@@ -31,7 +31,18 @@ def check_reason(value: Any, field: str = "reason") -> str | None:
         raise ValidationError(f"{field} must be at most {REASON_LENGTH_MAX} characters", field=field)
     if "\x00" in value:
         raise ValidationError(f"{field} must not contain NUL characters", field=field)
+    if not _is_utf8(value):
+        raise ValidationError(f"{field} must be Unicode text (no lone surrogates)", field=field)
     return value
+
+
+def _is_utf8(text: str) -> bool:
+    """Whether `text` can be stored: a lone surrogate has no UTF-8 form."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def check_metadata(value: Any, field: str = "metadata") -> dict[str, Any]:
@@ -44,6 +55,8 @@ def check_metadata(value: Any, field: str = "metadata") -> dict[str, Any]:
         encoded = canonical_json(value)
     except (TypeError, ValueError) as error:
         raise ValidationError(f"{field} must hold only JSON values: {error}", field=field) from None
+    if not _is_utf8(encoded):
+        raise ValidationError(f"{field} must hold Unicode text (no lone surrogates)", field=field)
     if len(encoded.encode()) > METADATA_BYTES_MAX:
         raise ValidationError(f"{field} must be at most {METADATA_BYTES_MAX} bytes as JSON", field=field)
     # A deep copy through JSON: the record can never be changed by the caller later.
