@@ -163,7 +163,42 @@ def edit_transfer_status(path: Path, seqs: dict[str, int]) -> int:
     return seqs["pay-1"]
 
 
+def rewrite_the_chain_from_a_row_on(path: Path, seqs: dict[str, int]) -> int:
+    """Edit an amount and recompute every hash after it, and the head: the chain holds, the books do not."""
+    from tally.core.events import chain_hash
+
+    seq = seqs["pay-1"]
+    connection = sqlite3.connect(path, isolation_level=None)
+    try:
+        for statement in DROP_TRIGGERS:
+            connection.execute(statement)
+        previous = connection.execute("SELECT hash FROM journal WHERE seq = ?", (seq - 1,)).fetchone()[0]
+        rows = connection.execute("SELECT seq, created_us, kind, data FROM journal WHERE seq >= ? ORDER BY seq", (seq,))
+        for row_seq, created_us, kind, data in rows.fetchall():
+            if row_seq == seq:
+                data = data.replace('"amount":300', '"amount":3')
+            previous = chain_hash(previous, row_seq, created_us, kind, data)
+            connection.execute("UPDATE journal SET data = ?, hash = ? WHERE seq = ?", (data, previous, row_seq))
+        connection.execute("UPDATE ledger_head SET hash = ?", (previous,))
+    finally:
+        connection.close()
+    return seq
+
+
+def delete_transfer_row(path: Path, seqs: dict[str, int]) -> int:
+    tamper(path, "DELETE FROM transfers WHERE id = 'pay-2'")
+    return seqs["pay-2"]
+
+
+def edit_head(path: Path, seqs: dict[str, int]) -> int:
+    tamper(path, "UPDATE ledger_head SET seq = seq - 1")
+    return seqs["pay-3"]
+
+
 EDITS: list[Edit] = [
+    rewrite_the_chain_from_a_row_on,
+    delete_transfer_row,
+    edit_head,
     edit_journal_amount,
     edit_journal_amount_and_rehash_row,
     delete_journal_row,
