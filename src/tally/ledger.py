@@ -147,6 +147,7 @@ class Ledger:
         if after is not None:
             check_id(after, "after")
         limit = _limit(limit)
+        self._expire_before_a_wide_read()
         rows = self.store.accounts(prefix, after, limit + 1)
         page = rows[:limit]
         return AccountPage(tuple(page), page[-1].id if len(rows) > limit else None)
@@ -342,9 +343,21 @@ class Ledger:
         limit = _limit(limit)
         if account is not None:
             self.engine.expire_for([account])
+        else:
+            self._expire_before_a_wide_read()
         rows = self.store.transfers(account, status, _cursor(after), limit + 1, prefix)
         page = rows[:limit]
         return TransferPage(tuple(page), str(page[-1].seq) if len(rows) > limit else None)
+
+    def _expire_before_a_wide_read(self) -> None:
+        """A read across accounts must not show an expired hold as pending either.
+
+        Cheap when nothing is due (one lookup of the earliest deadline), which is
+        nearly always; otherwise expire everything due, as a write would.
+        """
+        next_us = self.store.next_expiry()
+        if next_us is not None and next_us <= self.engine.now_us():
+            self.engine.expire_due()
 
     def expire_due(self) -> int:
         """Expire every hold whose time has come (`tally serve` runs this for you)."""
