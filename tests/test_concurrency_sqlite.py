@@ -1,4 +1,4 @@
-"""8 processes moving money at random among 10 accounts of one SQLite file.
+"""8 processes moving money at random among 10 accounts of one SQLite file (and 8 threads on one Ledger).
 
 No caller ever sees "database is locked" (nor `unavailable`): every call ends
 accepted or with a business code. Afterwards the balances are exactly what the
@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import random
+import threading
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -83,4 +84,43 @@ def test_eight_processes_of_random_transfers_lose_nothing_and_never_see_a_lock(s
         for id in ACCOUNTS:
             balance = ledger.balance(id)
             assert (balance.posted, balance.pending_out, balance.pending_in) == (expected[id], 0, 0), id
+        assert_books_balance(ledger)
+
+
+def test_threads_sharing_one_ledger_racing_on_the_same_ids_keep_one_outcome_per_id(sqlite_url: str) -> None:
+    """Group commit puts racing requests in one write: the same id twice in a group still means one transfer."""
+    with tally.open(sqlite_url) as ledger:
+        ledger.create_account("@world", currency="USD", min_balance=None)
+        for user in USERS:
+            ledger.create_account(user, currency="USD")
+            ledger.transfer("@world", user, 2_000, id=f"fund-{user}")
+        answers: list[list[tuple[str, Any]]] = [[] for _ in range(PROCESSES)]
+
+        def run(number: int) -> None:
+            rng = random.Random(number // 2)  # pairs of threads send the very same requests
+            for n in range(TRANSFERS_PER_PROCESS):
+                source, destination = rng.choice(USERS), rng.choice(USERS)
+                amount = rng.choice([1, 10, 100]) + (number % 2) * (n % 3 == 0)  # sometimes another amount
+                try:
+                    transfer = ledger.transfer(source, destination, amount, id=f"shared-{number // 2}-{n}")
+                    answers[number].append((transfer.id, (transfer.status, transfer.amount, transfer.seq)))
+                except tally.LedgerError as error:
+                    answers[number].append((f"shared-{number // 2}-{n}", error.code))
+
+        threads = [threading.Thread(target=run, args=(n,)) for n in range(PROCESSES)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+        for pair in range(PROCESSES // 2):
+            for (id, first), (_, second) in zip(answers[2 * pair], answers[2 * pair + 1], strict=True):
+                stored = ledger.transfer(id)
+                outcomes = {first, second}
+                # Either both got the one transfer, or one got it and the other id_conflict.
+                assert outcomes <= {(stored.status, stored.amount, stored.seq), stored.code, "id_conflict"}, (
+                    id,
+                    outcomes,
+                )
+                assert not outcomes <= {"id_conflict"}, id
         assert_books_balance(ledger)
