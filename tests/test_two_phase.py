@@ -546,3 +546,28 @@ def test_money_pending_in_can_always_post_even_near_the_64_bit_limit(wallet: tal
     clock.advance(60)
     assert wallet.balance("vault").posted == max_amount
     assert_books_balance(wallet)
+
+
+def test_a_write_sees_its_accounts_holds_expired_even_when_more_fell_due_than_one_sweep_takes(
+    wallet: tally.Ledger, clock: FakeClock
+) -> None:
+    from tally.core.limits import EXPIRY_BATCH_MAX
+
+    wallet.create_account("spender", currency="USD")
+    wallet.transfer("@world", "spender", 10, id="fund-spender")
+    # Other holds that fall due first fill the bounded sweep...
+    holds = [
+        {"source": "user", "destination": "shop", "amount": 1, "id": f"early-{n}", "pending": True, "expires_in": 5}
+        for n in range(EXPIRY_BATCH_MAX)
+    ]
+    wallet.transfer_batch(holds, atomic=True)
+    # ...so this one is not in it, yet the transfer below must see it expired.
+    wallet.transfer("spender", "shop", 10, id="late-hold", pending=True, expires_in=10)
+    clock.advance(60)
+
+    spent = wallet.transfer("spender", "shop", 10, id="spend")
+
+    assert spent.status == "posted"
+    assert wallet.transfer("late-hold").status == "expired"
+    wallet.expire_due()
+    assert_books_balance(wallet)

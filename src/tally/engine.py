@@ -221,6 +221,11 @@ class Engine:
             now = max(self.now_us(), head.time_us)
             loader = _Loader(self.store, self._currencies)
             due = self.store.due_transfers(now, EXPIRY_BATCH_MAX)
+            if len(due) >= EXPIRY_BATCH_MAX and (touched := sorted(_touched(commands)[0])):
+                # The sweep is bounded and left some due: those of this group's
+                # accounts must expire too, or the rules would count them as held.
+                seen = set(due)
+                due += [id for id in self.store.due_for_accounts(touched, now) if id not in seen]
             accounts, transfers = _touched([*commands, ExpireDue(tuple(due))])
             loader.prefetch(accounts, transfers)
             state = Working(loader, head.seq, now)
