@@ -21,7 +21,23 @@ from tally.ledger import Ledger
 from tally.settings import Settings
 
 DESCRIPTION = """A ledger for user balances. Every request but `GET /v1/health` carries
-`Authorization: Bearer TOKEN`. Every error is `application/problem+json` with a stable `code`."""
+`Authorization: Bearer TOKEN`. Every error is `application/problem+json` (RFC 9457) with a
+stable `code`, and `field` for a validation error.
+
+Where the contract leaves a choice, this service:
+
+- answers a dry run (`?dry_run=true`) with 200: nothing was created;
+- answers 201 to the first copy of a create (account, transfer, reversal, currency) and 200 to
+  replays; a recorded rejection replays as the same problem, with the transfer in `transfer`;
+- refuses unknown body fields, unknown query parameters, duplicate JSON keys, NaN/Infinity and
+  integers written as floats (`1.0`, `1e2`): 422 `validation_error` naming the field;
+- limits a key made with `accounts=PREFIX` to accounts starting with PREFIX, as the contract
+  says, and also keeps it from loosening its own limits: it may not open an account with a
+  negative or absent `min_balance`, change `min_balance` or `clearing_seconds`, lift a freeze, or
+  post or void a hold whose source is outside its scope (403 `forbidden` or 404);
+- keeps keys, currencies and the audit head for admin keys without an account scope;
+- lists keys as `{"keys": [...]}`; `GET /v1/accounts?prefix=` lists accounts (an extension);
+- `/metrics` serves Prometheus metrics; `X-Request-Id` is echoed (or made) on every answer."""
 
 
 def create_app(settings: Settings, ledger: Ledger | None = None) -> FastAPI:
@@ -54,6 +70,8 @@ def create_app(settings: Settings, ledger: Ledger | None = None) -> FastAPI:
     for module in (accounts, transfers, system):
         app.include_router(module.router)
     mount_admin(app, opened, settings)
+    # Only exact paths exist: `/v1/accounts/` is 404, not a redirect a POST would not follow.
+    app.router.redirect_slashes = False
     install_openapi(app)
     # Added last, so outermost: every answer (413s included) carries a request id.
     app.add_middleware(BodyLimitMiddleware, limit=settings.body_bytes_max)
