@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from starlette.responses import JSONResponse
 
 from tally.core.account import Account
@@ -12,10 +12,10 @@ from tally.core.codes import Code
 from tally.core.errors import error_for
 from tally.core.limits import ID_LENGTH_MAX, PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX
 from tally.http import models as m
-from tally.http.service import Reader, ServiceDep, Writer, body
+from tally.http.service import Reader, ServiceDep, Writer, body, known_query
 from tally.http.spec import WRITE_ERRORS, route_doc
 
-router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
+router = APIRouter(prefix="/v1/accounts", tags=["accounts"], dependencies=[Depends(known_query)])
 
 PathId = Annotated[str, "account id"]
 # What a scoped key (a user's own) may not do to its own accounts: lowering its

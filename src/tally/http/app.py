@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 
 import tally
 from tally.admin import mount_admin
@@ -16,7 +16,7 @@ from tally.http.metrics import Metrics
 from tally.http.observe import RequestContextMiddleware
 from tally.http.openapi import install_openapi
 from tally.http.problems import install_handlers
-from tally.http.service import Service, known_query
+from tally.http.service import Service
 from tally.ledger import Ledger
 from tally.settings import Settings
 
@@ -61,7 +61,6 @@ def create_app(settings: Settings, ledger: Ledger | None = None) -> FastAPI:
         lifespan=lifespan,
         docs_url="/docs",
         redoc_url=None,
-        dependencies=[Depends(known_query)],
     )
     metrics = Metrics()
     limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from starlette.responses import JSONResponse, Response
 
 from tally.core import events as ev
@@ -17,11 +17,11 @@ from tally.core.text import check_id
 from tally.currencies import iso_scale
 from tally.http import models as m
 from tally.http.auth import Caller
-from tally.http.service import Admin, Reader, Service, ServiceDep, body
+from tally.http.service import Admin, Reader, Service, ServiceDep, body, known_query
 from tally.http.spec import WRITE_ERRORS, route_doc
 from tally.keys import create_key, list_keys, revoke_key
 
-router = APIRouter(tags=["system"])
+router = APIRouter(tags=["system"], dependencies=[Depends(known_query)])
 
 EVENTS_POLL_SECONDS = 0.05
 # A scoped feed filters what it reads: at most this many pages per poll, so

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Depends, Header, Query
 from starlette.responses import JSONResponse
 
 from tally.core.errors import AccountNotFound, LedgerError, ValidationError
@@ -18,11 +18,11 @@ from tally.core.text import check_id
 from tally.core.transfer import Transfer
 from tally.http import models as m
 from tally.http.auth import Caller
-from tally.http.service import Reader, Service, ServiceDep, Writer, body
+from tally.http.service import Reader, Service, ServiceDep, Writer, body, known_query
 from tally.http.spec import WRITE_ERRORS, route_doc
 from tally.ledger import new_id
 
-router = APIRouter(prefix="/v1/transfers", tags=["transfers"])
+router = APIRouter(prefix="/v1/transfers", tags=["transfers"], dependencies=[Depends(known_query)])
 
 IdempotencyKey = Annotated[
     str | None, Header(alias="Idempotency-Key", max_length=200, description="The transfer id, if the body has none.")
