@@ -88,6 +88,8 @@ ATTACKS = [
     ),
     Attack("reason too long", "POST", T, transfer("1", reason=json.dumps("r" * 501)), field="reason"),
     Attack("reason with NUL", "POST", T, transfer("1", reason='"a\\u0000b"'), field="reason"),
+    Attack("reason lone surrogate", "POST", T, transfer("1", reason='"\\ud800"'), field="reason"),
+    Attack("metadata key lone surrogate", "POST", T, transfer("1", metadata='{"\\udfff": 1}'), field="metadata"),
     Attack("metadata list", "POST", T, transfer("1", metadata="[1, 2]"), field="metadata"),
     Attack("metadata over 4 KiB", "POST", T, transfer("1", metadata=BIG_METADATA), field="metadata"),
     Attack("metadata huge integer", "POST", T, transfer("1", metadata='{"n": ' + "9" * 100 + "}"), field="metadata"),
