@@ -139,10 +139,11 @@ def _header(argv: list[str] | None) -> str:
         "| --- | --- |",
         *(f"| {name} | {value} |" for name, value in machine.describe()),
         "",
-        "Every figure is the median over the repeated runs (peak RSS: the highest), measured with "
-        "`time.perf_counter` around the call a user makes. All systems run in this one process, on the "
-        "same database server, with the same durability (SQLite: WAL, `synchronous=FULL`), on fresh "
-        "databases, their runs interleaved. Ratios are Tally's rate over the baseline's from the same run.",
+        "Every figure is the median over the repeated runs, measured with `time.perf_counter` around the call a "
+        "user makes; peak RSS is the highest of the whole benchmark process during a run (every system shares it; "
+        "Tally's own memory is measured in a process of its own under workload 6). All systems run in this one "
+        "process, on the same database server, with the same durability (SQLite: WAL, `synchronous=FULL`), on "
+        "fresh databases, their runs interleaved. Ratios are Tally's rate over the baseline's from the same run.",
         "",
     ]
     return "\n".join(lines)
