@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 from starlette.requests import Request
 
-from tally.core.account import Account
 from tally.core.codes import Code
 from tally.core.errors import AccountNotFound, LedgerError, TransferNotFound, error_for
 from tally.core.transfer import Transfer
@@ -60,10 +59,6 @@ class Caller:
         if transfer is None or not self.sees(transfer):
             raise TransferNotFound(f"no transfer {id}")
         return transfer
-
-    def visible_account(self, account: Account) -> Account:
-        self.account_in_scope(account.id)
-        return account
 
 
 class RateLimiter:

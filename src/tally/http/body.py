@@ -41,7 +41,7 @@ class BodyLimitMiddleware:
             return
         declared = _content_length(scope)
         if declared is not None and declared > self.limit:
-            await _too_large(self.limit)(scope, receive, send)
+            await problem(Code.PAYLOAD_TOO_LARGE, f"the body is over {self.limit} bytes")(scope, receive, send)
             return
         received = 0
 
@@ -62,10 +62,6 @@ def _content_length(scope: Scope) -> int | None:
         if name == b"content-length":
             return int(value) if value.isdigit() else None
     return None
-
-
-def _too_large(limit: int) -> Any:
-    return problem(Code.PAYLOAD_TOO_LARGE, f"the body is over {limit} bytes")
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
