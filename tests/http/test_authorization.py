@@ -26,6 +26,7 @@ KEYS = {
     "writer": ("writer", None),
     "reader": ("reader", None),
     "scoped admin": ("admin", PREFIX),
+    "scoped staff": ("staff", PREFIX),
     "scoped writer": ("writer", PREFIX),
     "scoped reader": ("reader", PREFIX),
     "no key": None,
