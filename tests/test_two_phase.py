@@ -571,3 +571,26 @@ def test_a_write_sees_its_accounts_holds_expired_even_when_more_fell_due_than_on
     assert wallet.transfer("late-hold").status == "expired"
     wallet.expire_due()
     assert_books_balance(wallet)
+
+
+def test_a_reversal_sees_its_accounts_holds_expired_even_when_more_fell_due_than_one_sweep_takes(
+    wallet: tally.Ledger, clock: FakeClock
+) -> None:
+    from tally.core.limits import EXPIRY_BATCH_MAX
+
+    wallet.create_account("seller", currency="USD")
+    wallet.transfer("user", "seller", 10, id="sale")
+    holds = [
+        {"source": "user", "destination": "shop", "amount": 1, "id": f"early-{n}", "pending": True, "expires_in": 5}
+        for n in range(EXPIRY_BATCH_MAX)
+    ]
+    wallet.transfer_batch(holds, atomic=True)
+    wallet.transfer("seller", "shop", 10, id="late-hold", pending=True, expires_in=10)
+    clock.advance(60)
+
+    refund = wallet.reverse("sale", id="refund")  # the seller pays back what the lapsed hold reserved
+
+    assert refund.status == "posted"
+    assert wallet.transfer("late-hold").status == "expired"
+    wallet.expire_due()
+    assert_books_balance(wallet)

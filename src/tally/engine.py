@@ -221,13 +221,15 @@ class Engine:
             now = max(self.now_us(), head.time_us)
             loader = _Loader(self.store, self._currencies)
             due = self.store.due_transfers(now, EXPIRY_BATCH_MAX)
-            if len(due) >= EXPIRY_BATCH_MAX and (touched := sorted(_touched(commands)[0])):
-                # The sweep is bounded and left some due: those of this group's
-                # accounts must expire too, or the rules would count them as held.
-                seen = set(due)
-                due += [id for id in self.store.due_for_accounts(touched, now) if id not in seen]
             accounts, transfers = _touched([*commands, ExpireDue(tuple(due))])
             loader.prefetch(accounts, transfers)
+            if len(due) >= EXPIRY_BATCH_MAX:
+                # The sweep is bounded and left some due: those of the accounts
+                # this group reads (reversals' and holds' too, now loaded) must
+                # expire as well, or the rules would count them as still held.
+                seen = set(due)
+                loaded = sorted(id for id, account in loader.accounts.items() if account is not None)
+                due += [id for id in self.store.due_for_accounts(loaded, now) if id not in seen]
             state = Working(loader, head.seq, now)
             if due:
                 execute(state, ExpireDue(tuple(due)))
