@@ -121,9 +121,10 @@ def _transfer_created(state: Working, seq: int, data: dict[str, Any], created_us
     source = _account(state, transfer.source)
     destination = _account(state, transfer.destination)
     if transfer.status == TransferStatus.PENDING:
-        state.put_account(source.with_balances(source.posted, source.pending_in, source.pending_out + transfer.amount))
+        amount = transfer.amount
+        state.put_account(source.with_balances(source.posted, source.pending_in, source.pending_out + amount))
         state.put_account(
-            destination.with_balances(destination.posted, destination.pending_in + transfer.amount, destination.pending_out)
+            destination.with_balances(destination.posted, destination.pending_in + amount, destination.pending_out)
         )
     else:
         _move(state, source, destination, transfer, transfer.amount, seq, created_us)
