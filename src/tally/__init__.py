@@ -29,7 +29,7 @@ from tally.core.errors import (
 )
 from tally.core.events import Event
 from tally.core.transfer import Entry, Transfer, TransferStatus
-from tally.ledger import Ledger, open
+from tally.ledger import Ledger, open  # noqa: A004 - tally.open(url) is the public API
 from tally.pages import AccountPage, EntryPage, EventPage, TransferPage
 from tally.verify import Problem, VerifyReport
 

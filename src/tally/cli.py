@@ -296,7 +296,12 @@ def verify(ctx: typer.Context, as_json: JsonOption = False) -> None:
         out.print(f"ok: {report.events} events, {report.accounts} accounts, {report.transfers} transfers, "
                   f"{report.entries} entries; head seq {report.head_seq}")  # fmt: skip
     else:
-        err.print(f"[red]verify failed[/red]: first bad seq {report.first_bad_seq}")
+        where = (
+            f"first bad seq {report.first_bad_seq}"
+            if report.first_bad_seq is not None
+            else "the journal holds; a table derived from it was changed"
+        )
+        err.print(f"[red]verify failed[/red]: {where}")
         for problem in report.problems:
             err.print(f"  {problem}")
     if not report.ok:
