@@ -16,7 +16,8 @@ import random
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import TypeVar
 
 from tally.core.account import Account
 from tally.core.commands import (
@@ -40,6 +41,7 @@ from tally.currencies import iso_scale
 from tally.store.base import Changes, Head, Store, dumps
 
 log = logging.getLogger("tally.engine")
+T = TypeVar("T")
 
 Clock = Callable[[], float]
 
@@ -69,19 +71,24 @@ class _Loader:
         self.currencies = currencies
 
     def prefetch(self, account_ids: set[str], transfer_ids: set[str]) -> None:
+        """Load what is not loaded yet: one store call, and one more for the
+        accounts of transfers that were just found (reversals, holds)."""
         transfer_ids -= self.transfers.keys()
-        if transfer_ids:
-            found = self.store.load_transfers(list(transfer_ids))
-            for id in transfer_ids:
-                transfer = found.get(id)
-                self.transfers[id] = transfer
-                if transfer is not None:
-                    account_ids.update((transfer.source, transfer.destination))
         account_ids -= self.accounts.keys()
-        if account_ids:
-            found_accounts = self.store.load_accounts(list(account_ids))
-            for id in account_ids:
-                self.accounts[id] = found_accounts.get(id)
+        if not (transfer_ids or account_ids):
+            return
+        accounts, transfers = self.store.load(list(account_ids), list(transfer_ids))
+        self._keep(account_ids, accounts, self.accounts)
+        self._keep(transfer_ids, transfers, self.transfers)
+        parties = {id for t in transfers.values() for id in (t.source, t.destination)} - self.accounts.keys()
+        if parties:
+            more, _ = self.store.load(list(parties), [])
+            self._keep(parties, more, self.accounts)
+
+    @staticmethod
+    def _keep(ids: set[str], found: Mapping[str, T], into: dict[str, T | None]) -> None:
+        for id in ids:
+            into[id] = found.get(id)  # None too: a missing id is not asked for again
 
     def account(self, id: str) -> Account | None:
         if id not in self.accounts:
@@ -216,11 +223,13 @@ class Engine:
         raise Unavailable("the database stayed busy; retry with the same id")
 
     def _run(self, commands: list[Command], dry_run: bool) -> list[Result]:
-        head = self.store.begin()
+        clock_now = self.now_us()
+        head, due = self.store.begin(clock_now, EXPIRY_BATCH_MAX)
         try:
-            now = max(self.now_us(), head.time_us)
+            # Time never goes backwards along the journal. (Should the clock
+            # step back, holds due by the head's time wait for a later group.)
+            now = max(clock_now, head.time_us)
             loader = _Loader(self.store, self._currencies)
-            due = self.store.due_transfers(now, EXPIRY_BATCH_MAX)
             accounts, transfers = _touched([*commands, ExpireDue(tuple(due))])
             loader.prefetch(accounts, transfers)
             if len(due) >= EXPIRY_BATCH_MAX:

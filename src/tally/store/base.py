@@ -46,12 +46,21 @@ class Store(Protocol):
     dialect: str
 
     # --- the write unit of work (one per engine; the engine serialises it) ----
-    def begin(self) -> Head:
-        """Start a write transaction and lock the journal head."""
+    def begin(self, now_us: int, due_limit: int) -> tuple[Head, list[str]]:
+        """Start a write transaction, lock the journal head, and list the holds due.
+
+        One call, so that a store across a network asks in one round trip: the
+        head, then (holding its lock) up to `due_limit` pending transfers whose
+        time has come by `now_us`, soonest first.
+        """
         ...
 
-    def load_accounts(self, ids: Sequence[str]) -> dict[str, Account]: ...
-    def load_transfers(self, ids: Sequence[str]) -> dict[str, Transfer]: ...
+    def load(
+        self, account_ids: Sequence[str], transfer_ids: Sequence[str]
+    ) -> tuple[dict[str, Account], dict[str, Transfer]]:
+        """The accounts and transfers with these ids that exist (one round trip)."""
+        ...
+
     def load_currencies(self) -> dict[str, int]: ...
     def due_transfers(self, now_us: int, limit: int) -> list[str]: ...
     def write(self, changes: Changes) -> None: ...

@@ -55,6 +55,9 @@ _SESSION_DEFAULTS = """SELECT
     CASE WHEN current_setting('idle_in_transaction_session_timeout') = '0'
         THEN set_config('idle_in_transaction_session_timeout', %s, false) END"""
 _LOCK_HEAD = "SELECT seq, hash, time_us FROM ledger_head WHERE id = 1 FOR UPDATE"
+_DUE = "SELECT id FROM transfers WHERE status = 'pending' AND expires_us <= %s ORDER BY expires_us LIMIT %s"
+_LOAD_ACCOUNTS = f"SELECT {base.ACCOUNT_COLUMNS} FROM accounts WHERE id = ANY(%s)"
+_LOAD_TRANSFERS = f"SELECT {base.TRANSFER_COLUMNS} FROM transfers WHERE id = ANY(%s)"
 _JOURNAL_COLUMNS = "seq, created_us, kind, data, hash"
 # SQLSTATE classes of OperationalError that trying again cannot fix.
 _NEVER_TRANSIENT = (pg_errors.ProgramLimitExceeded,)
@@ -154,19 +157,24 @@ class PostgresStore(base.SnapshotIterators):
         return self._read(lambda connection: connection.execute(sql, params).fetchone())
 
     # --- the write unit of work ---------------------------------------------------
-    def begin(self) -> Head:
+    def begin(self, now_us: int, due_limit: int) -> tuple[Head, list[str]]:
         writer = self._writer_connection()
         try:
             if writer.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
                 writer.rollback()
-            row = writer.execute(_LOCK_HEAD).fetchone()
+            # One round trip: the server runs the due query once it holds the lock.
+            with writer.pipeline():
+                head = writer.execute(_LOCK_HEAD)
+                due = writer.execute(_DUE, (now_us, due_limit))
+            row = head.fetchone()
+            due_ids = [id for (id,) in due.fetchall()]
         except BaseException:
             # A lock timeout leaves the transaction aborted: end it here, since
             # the engine only rolls back what begin() has opened.
             self.rollback()
             raise
         assert row is not None, "ledger_head has its one row from the first migration"
-        return Head(row[0], row[1], row[2])
+        return Head(row[0], row[1], row[2]), due_ids
 
     def _w(self) -> Connection:
         writer = self._writer
@@ -174,22 +182,23 @@ class PostgresStore(base.SnapshotIterators):
             raise psycopg.OperationalError("the write connection was lost")
         return writer
 
-    def load_accounts(self, ids: Sequence[str]) -> dict[str, Account]:
-        rows = self._w().execute(f"SELECT {base.ACCOUNT_COLUMNS} FROM accounts WHERE id = ANY(%s)", (list(ids),))
-        return {a.id: a for a in map(base.account_from_row, rows)}
-
-    def load_transfers(self, ids: Sequence[str]) -> dict[str, Transfer]:
-        rows = self._w().execute(f"SELECT {base.TRANSFER_COLUMNS} FROM transfers WHERE id = ANY(%s)", (list(ids),))
-        return {t.id: t for t in map(base.transfer_from_row, rows)}
+    def load(
+        self, account_ids: Sequence[str], transfer_ids: Sequence[str]
+    ) -> tuple[dict[str, Account], dict[str, Transfer]]:
+        writer = self._w()
+        with writer.pipeline():
+            accounts = writer.execute(_LOAD_ACCOUNTS, (list(account_ids),)) if account_ids else None
+            transfers = writer.execute(_LOAD_TRANSFERS, (list(transfer_ids),)) if transfer_ids else None
+        return (
+            {a.id: a for a in map(base.account_from_row, accounts.fetchall())} if accounts else {},
+            {t.id: t for t in map(base.transfer_from_row, transfers.fetchall())} if transfers else {},
+        )
 
     def load_currencies(self) -> dict[str, int]:
         return dict(self._w().execute("SELECT code, scale FROM currencies").fetchall())
 
     def due_transfers(self, now_us: int, limit: int) -> list[str]:
-        rows = self._w().execute(
-            "SELECT id FROM transfers WHERE status = 'pending' AND expires_us <= %s ORDER BY expires_us LIMIT %s",
-            (now_us, limit),
-        )
+        rows = self._w().execute(_DUE, (now_us, limit))
         return [row[0] for row in rows]
 
     def write(self, changes: Changes) -> None:

@@ -126,10 +126,15 @@ class SQLiteStore(base.SnapshotIterators):
             engine.dispose()
 
     # --- the write unit of work ---------------------------------------------------
-    def begin(self) -> Head:
+    def begin(self, now_us: int, due_limit: int) -> tuple[Head, list[str]]:
         self._writer.execute("BEGIN IMMEDIATE")
         seq, hash, time_us = self._writer.execute("SELECT seq, hash, time_us FROM ledger_head").fetchone()
-        return Head(seq, hash, time_us)
+        return Head(seq, hash, time_us), self.due_transfers(now_us, due_limit)
+
+    def load(
+        self, account_ids: Sequence[str], transfer_ids: Sequence[str]
+    ) -> tuple[dict[str, Account], dict[str, Transfer]]:
+        return self.load_accounts(account_ids), self.load_transfers(transfer_ids)
 
     def load_accounts(self, ids: Sequence[str]) -> dict[str, Account]:
         return {
