@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any
 
@@ -93,3 +94,41 @@ def insert_transfer(connection: Connection, source: str, destination: str, amoun
     connection.execute(
         "INSERT INTO transactions (user_id, amount) VALUES (?, ?), (?, ?)", (source, -amount, destination, amount)
     )
+
+
+class HistoryClient(ABC):
+    """One client of a history ledger: a transfer, or a whole batch, is one database transaction."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+
+    @abstractmethod
+    def apply(self, source: str, destination: str, amount: int) -> bool:
+        """Record one transfer the baseline's way; whether it was accepted."""
+
+    def transfer(self, source: str, destination: str, amount: int) -> bool:
+        try:
+            accepted = self.apply(source, destination, amount)
+            self.connection.commit()
+        except BaseException:
+            self.connection.rollback()
+            raise
+        return accepted
+
+    def transfer_batch(self, items: Sequence[tuple[str, str, int]]) -> int:
+        """One database transaction for the batch, each item checked in turn; returns the rejected count."""
+        try:
+            rejected = sum(not self.apply(*item) for item in items)
+            self.connection.commit()
+        except BaseException:
+            self.connection.rollback()
+            raise
+        return rejected
+
+    def balance(self, account: str) -> int:
+        balance = sum_balance(self.connection, account)
+        self.connection.commit()  # end the read transaction (PostgreSQL)
+        return balance
+
+    def close(self) -> None:
+        self.connection.close()

@@ -9,9 +9,7 @@ steps leaves it there for good.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-from bench.baselines.common import Connection, HistoryLedger, insert_transfer, sum_balance
+from bench.baselines.common import Connection, HistoryClient, HistoryLedger, insert_transfer, sum_balance
 
 
 class InsertThenCheck(HistoryLedger):
@@ -21,39 +19,10 @@ class InsertThenCheck(HistoryLedger):
         return InsertThenCheckClient(Connection(self.target))
 
 
-class InsertThenCheckClient:
-    def __init__(self, connection: Connection) -> None:
-        self.connection = connection
-
-    def _insert_and_check(self, source: str, destination: str, amount: int) -> bool:
+class InsertThenCheckClient(HistoryClient):
+    def apply(self, source: str, destination: str, amount: int) -> bool:
         insert_transfer(self.connection, source, destination, amount)
         if sum_balance(self.connection, source) < 0:
             insert_transfer(self.connection, destination, source, amount)  # the compensation
             return False
         return True
-
-    def transfer(self, source: str, destination: str, amount: int) -> bool:
-        try:
-            accepted = self._insert_and_check(source, destination, amount)
-            self.connection.commit()
-        except BaseException:
-            self.connection.rollback()
-            raise
-        return accepted
-
-    def transfer_batch(self, items: Sequence[tuple[str, str, int]]) -> int:
-        try:
-            rejected = sum(not self._insert_and_check(*item) for item in items)
-            self.connection.commit()
-        except BaseException:
-            self.connection.rollback()
-            raise
-        return rejected
-
-    def balance(self, account: str) -> int:
-        balance = sum_balance(self.connection, account)
-        self.connection.commit()
-        return balance
-
-    def close(self) -> None:
-        self.connection.close()
