@@ -134,9 +134,10 @@ def _touched(commands: Sequence[Command]) -> tuple[set[str], set[str]]:
 
 
 class Engine:
-    def __init__(self, store: Store, clock: Clock = time.time) -> None:
+    def __init__(self, store: Store, clock: Clock = time.time, write_timeout: float = WRITE_RETRY_SECONDS_MAX) -> None:
         self.store = store
         self.clock = clock
+        self.write_timeout = write_timeout  # seconds a write keeps retrying before `unavailable`
         self._cv = threading.Condition()
         self._queue: deque[_Item] = deque()
         self._committing = False
@@ -209,7 +210,7 @@ class Engine:
             item.result, item.done = result, True
 
     def _with_retries(self, run: Callable[[], list[Result]]) -> list[Result]:
-        deadline = time.monotonic() + WRITE_RETRY_SECONDS_MAX
+        deadline = time.monotonic() + self.write_timeout
         for attempt in range(WRITE_RETRIES_MAX):
             try:
                 return run()

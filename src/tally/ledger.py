@@ -21,7 +21,7 @@ from tally.core.errors import (
     error_for,
 )
 from tally.core.limits import BALANCE_MAX as SEQ_MAX
-from tally.core.limits import EVENTS_WAIT_SECONDS_MAX, PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX
+from tally.core.limits import EVENTS_WAIT_SECONDS_MAX, PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, WRITE_RETRY_SECONDS_MAX
 from tally.core.text import check_id
 from tally.core.transfer import Transfer
 from tally.currencies import iso_scale
@@ -35,13 +35,23 @@ _TRANSFER_KEYWORDS = frozenset(
 )
 
 
-def open(url: str = "sqlite:///tally.sqlite3", *, clock: Clock | None = None) -> Ledger:
+def open(
+    url: str = "sqlite:///tally.sqlite3",
+    *,
+    clock: Clock | None = None,
+    write_timeout: float = WRITE_RETRY_SECONDS_MAX,
+) -> Ledger:
     """Open (creating or migrating if needed) the ledger stored at `url`.
 
     `clock` returns the current time in seconds since the epoch (tests pass a
-    controllable one to make holds expire).
+    controllable one to make holds expire). `write_timeout` bounds how long a
+    write waits for the database's locks, retries included, before it raises
+    `Unavailable` (nothing written; the same id may be sent again).
     """
-    return Ledger(open_store(url), clock=clock or time.time)
+    if isinstance(write_timeout, bool) or not isinstance(write_timeout, (int, float)) or not write_timeout > 0:
+        raise ValidationError("write_timeout must be a positive number of seconds", field="write_timeout")
+    store = open_store(url, write_timeout=write_timeout)
+    return Ledger(store, clock=clock or time.time, write_timeout=write_timeout)
 
 
 def new_id() -> str:
@@ -73,9 +83,11 @@ class Ledger:
     processes may open the same database at once.
     """
 
-    def __init__(self, store: Store, *, clock: Clock = time.time) -> None:
+    def __init__(
+        self, store: Store, *, clock: Clock = time.time, write_timeout: float = WRITE_RETRY_SECONDS_MAX
+    ) -> None:
         self.store = store
-        self.engine = Engine(store, clock)
+        self.engine = Engine(store, clock, write_timeout)
 
     # --- lifecycle ---------------------------------------------------------------
     def close(self) -> None:

@@ -86,8 +86,10 @@ def conninfo(url: str) -> str:
 class PostgresStore(base.SnapshotIterators):
     dialect = "postgresql"
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, write_timeout: float = LOCK_TIMEOUT_MS / 1000) -> None:
         self.url = url
+        # A writer waits for the head's lock at most this long per attempt.
+        self._lock_timeout_ms = max(1, min(LOCK_TIMEOUT_MS, int(write_timeout * 1000)))
         self._conninfo = conninfo(url)
         self._writer: Connection | None = None
         try:
@@ -122,7 +124,7 @@ class PostgresStore(base.SnapshotIterators):
         self._close_writer()
         writer = psycopg.connect(self._conninfo, autocommit=False)
         try:
-            writer.execute(_SESSION_DEFAULTS, (f"{LOCK_TIMEOUT_MS}ms", f"{IDLE_IN_TRANSACTION_MS}ms"))
+            writer.execute(_SESSION_DEFAULTS, (f"{self._lock_timeout_ms}ms", f"{IDLE_IN_TRANSACTION_MS}ms"))
             writer.commit()
         except BaseException:
             writer.close()

@@ -43,24 +43,24 @@ def sqlite_path(url: str) -> tuple[str, bool]:
 class SQLiteStore(base.SnapshotIterators):
     dialect = "sqlite"
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, write_timeout: float = BUSY_TIMEOUT_MS / 1000) -> None:
         self.url = url
+        # A writer waits for the file's lock at most this long per attempt.
+        self._writer_busy_ms = max(1, min(BUSY_TIMEOUT_MS, int(write_timeout * 1000)))
         self.path, self._temporary = sqlite_path(url)
         directory = os.path.dirname(os.path.abspath(self.path))
         if not os.path.isdir(directory):
             raise ValidationError(f"no such directory: {directory}", field="url")
         self._migrate()
-        self._writer = self._connect()
+        self._writer = self._connect(busy_ms=self._writer_busy_ms)
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
 
     # --- connections -----------------------------------------------------------
-    def _connect(self, *, read_only: bool = False) -> sqlite3.Connection:
-        connection = sqlite3.connect(
-            self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
-        )
-        connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    def _connect(self, *, read_only: bool = False, busy_ms: int = BUSY_TIMEOUT_MS) -> sqlite3.Connection:
+        connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=busy_ms / 1000)
+        connection.execute(f"PRAGMA busy_timeout = {busy_ms}")
         connection.execute("PRAGMA journal_mode = WAL")
         connection.execute("PRAGMA synchronous = FULL")
         if read_only:
