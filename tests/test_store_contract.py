@@ -464,3 +464,33 @@ def test_verify_reads_one_snapshot_while_writers_commit(ledger_url: str) -> None
             writer.join()
         assert all(report.ok for report in reports), [report.problems for report in reports]
         assert after > before, "the writer kept committing while verify ran"
+
+
+def test_of_copies_racing_through_two_ledgers_exactly_one_reads_created(ledger_url: str) -> None:
+    """`created` comes from the journal, so it holds across processes (two web workers)."""
+    from tally.core import commands
+
+    def race(ledgers: list[tally.Ledger], command: commands.CreateTransfer) -> list[tally.Written]:
+        barrier = threading.Barrier(len(ledgers))
+        answers: list[tally.Written] = []
+
+        def send(ledger: tally.Ledger) -> None:
+            barrier.wait()
+            answers.append(ledger.write(command))
+
+        threads = [threading.Thread(target=send, args=(ledger,)) for ledger in ledgers]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return answers
+
+    with tally.open(ledger_url) as first, tally.open(ledger_url) as second:
+        first.create_account("@world", currency="USD", min_balance=None)
+        first.create_account("user:1", currency="USD")
+        for round_ in range(10):
+            command = commands.create_transfer("@world", "user:1", 5, id=f"race-{round_}")
+            answers = race([first, second] * 4, command)
+            assert sum(answer.created for answer in answers) == 1
+            assert len({answer.result.seq for answer in answers}) == 1  # type: ignore[union-attr]
+        assert first.balance("user:1").posted == 50

@@ -29,6 +29,7 @@ from tally.core.errors import (
 )
 from tally.core.events import Event
 from tally.core.transfer import Entry, Transfer, TransferStatus
+from tally.engine import Written
 from tally.ledger import Ledger, open  # noqa: A004 - tally.open(url) is the public API
 from tally.pages import AccountPage, EntryPage, EventPage, TransferPage
 from tally.verify import Problem, VerifyReport
@@ -71,5 +72,6 @@ __all__ = [
     "UnknownCurrency",
     "ValidationError",
     "VerifyReport",
+    "Written",
     "open",
 ]

@@ -17,6 +17,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TypeVar
 
 from tally.core.account import Account
@@ -46,13 +47,27 @@ T = TypeVar("T")
 Clock = Callable[[], float]
 
 
+@dataclass(frozen=True, slots=True)
+class Written:
+    """What one write answered, and whether it recorded anything.
+
+    `created` is False for a replay of an existing id (and for a refusal or a
+    command that changed nothing). The journal decides it, inside the write
+    transaction, so it holds across processes: of concurrent copies of one
+    request, exactly one reads `created`.
+    """
+
+    result: Result
+    created: bool
+
+
 class _Item:
     __slots__ = ("command", "done", "dry_run", "error", "result")
 
     def __init__(self, command: Command, dry_run: bool) -> None:
         self.command = command
         self.dry_run = dry_run
-        self.result: Result | None = None
+        self.result: Written | None = None
         self.error: BaseException | None = None
         self.done = False
 
@@ -149,7 +164,7 @@ class Engine:
         return int(self.clock() * 1_000_000)
 
     # --- submitting ------------------------------------------------------------
-    def submit(self, command: Command, *, dry_run: bool = False) -> Result:
+    def submit(self, command: Command, *, dry_run: bool = False) -> Written:
         item = _Item(command, dry_run)
         with self._cv:
             if self._closed:
@@ -209,7 +224,7 @@ class Engine:
         for item, result in zip(group, results, strict=True):
             item.result, item.done = result, True
 
-    def _with_retries(self, run: Callable[[], list[Result]]) -> list[Result]:
+    def _with_retries(self, run: Callable[[], list[Written]]) -> list[Written]:
         deadline = time.monotonic() + self.write_timeout
         for attempt in range(WRITE_RETRIES_MAX):
             try:
@@ -223,7 +238,7 @@ class Engine:
                 time.sleep(min(0.5, 0.002 * 2**attempt) * random.uniform(0.5, 1.5))
         raise Unavailable("the database stayed busy; retry with the same id")
 
-    def _run(self, commands: list[Command], dry_run: bool) -> list[Result]:
+    def _run(self, commands: list[Command], dry_run: bool) -> list[Written]:
         clock_now = self.now_us()
         head, due = self.store.begin(clock_now, EXPIRY_BATCH_MAX)
         try:
@@ -243,7 +258,7 @@ class Engine:
             state = Working(loader, head.seq, now)
             if due:
                 execute(state, ExpireDue(tuple(due)))
-            results = [execute(state, command) for command in commands]
+            results = [self._execute(state, command) for command in commands]
             if dry_run or not state.events:
                 self.store.rollback()
                 return results
@@ -254,6 +269,12 @@ class Engine:
         except BaseException:
             self.store.rollback()
             raise
+
+    @staticmethod
+    def _execute(state: Working, command: Command) -> Written:
+        recorded = len(state.events)
+        result = execute(state, command)
+        return Written(result, len(state.events) > recorded)
 
     def _changes(self, state: Working, head: Head, now: int) -> Changes:
         changes = Changes(entries=state.entries, currencies=list(state.currencies.items()))

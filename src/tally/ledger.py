@@ -25,7 +25,7 @@ from tally.core.limits import EVENTS_WAIT_SECONDS_MAX, PAGE_SIZE_DEFAULT, PAGE_S
 from tally.core.text import check_id
 from tally.core.transfer import Transfer
 from tally.currencies import iso_scale
-from tally.engine import Clock, Engine
+from tally.engine import Clock, Engine, Written
 from tally.pages import AccountPage, EntryPage, EventPage, TransferPage
 from tally.store import Store, open_store
 from tally.verify import VerifyReport, verify
@@ -101,10 +101,24 @@ class Ledger:
         self.close()
 
     def _write(self, command: Command, *, dry_run: bool = False) -> Any:
-        result = self.engine.submit(command, dry_run=dry_run)
+        return self.write(command, dry_run=dry_run).result
+
+    def write(self, command: Command, *, dry_run: bool = False) -> Written:
+        """Run one command of `tally.core.commands`; say whether it recorded anything.
+
+        For services that must tell a first request from a replay (HTTP's 201
+        and 200): `created` is decided by the journal, so it holds across
+        processes. Raises what the named methods raise: a refusal, or a new
+        transfer or reversal that was rejected (recorded, and on `.transfer`).
+        """
+        written = self.engine.submit(command, dry_run=dry_run)
+        result = written.result
         if isinstance(result, LedgerError):
             raise result
-        return result
+        if isinstance(result, Transfer) and result.is_rejected:
+            assert result.code is not None
+            raise error_for(result.code, f"transfer {result.id} rejected: {result.code}", transfer=result)
+        return written
 
     # --- currencies ---------------------------------------------------------------
     def register_currency(self, code: str, scale: int) -> Currency:
@@ -234,10 +248,8 @@ class Ledger:
         if len(args) == 1 and not options:
             return self.get_transfer(args[0])
         command = self._transfer_command(args, options)
-        transfer = self._write(command, dry_run=dry_run)
-        if transfer.is_rejected:
-            raise error_for(transfer.code, f"transfer {transfer.id} rejected: {transfer.code}", transfer=transfer)
-        return transfer  # type: ignore[no-any-return]
+        transfer: Transfer = self._write(command, dry_run=dry_run)
+        return transfer
 
     def _transfer_command(self, args: tuple[Any, ...], options: dict[str, Any]) -> cmd.CreateTransfer:
         names = ("source", "destination", "amount")
@@ -333,9 +345,6 @@ class Ledger:
         """A new transfer that gives back `amount` (default: all that remains) of a posted one."""
         command = cmd.reverse_transfer(transfer_id, id=id or new_id(), amount=amount, reason=reason, metadata=metadata)
         transfer: Transfer = self._write(command)
-        if transfer.is_rejected:
-            assert transfer.code is not None
-            raise error_for(transfer.code, f"reversal {transfer.id} rejected: {transfer.code}", transfer=transfer)
         return transfer
 
     def transfers(

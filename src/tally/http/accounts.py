@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from starlette.responses import JSONResponse
 
+from tally.core import commands
 from tally.core.account import Account
 from tally.core.codes import Code
 from tally.core.errors import error_for
@@ -41,18 +42,12 @@ def create_account(service: ServiceDep, caller: Writer, data: Annotated[m.Accoun
     caller.account_in_scope(data.id, "id")
     if caller.scope is not None and not _floor_is_safe(data.min_balance):
         raise error_for(Code.FORBIDDEN, "a scoped key may not open an account that goes negative", field="min_balance")
-    ledger = service.ledger
-    with service.locks(data.id):
-        existed = ledger.store.account(data.id) is not None
-        account = ledger.create_account(
-            data.id,
-            currency=data.currency,
-            min_balance=data.min_balance,
-            max_balance=data.max_balance,
-            clearing_seconds=data.clearing_seconds,
-            metadata=data.metadata,
-        )
-    return _account(account, 200 if existed else 201)
+    command = commands.open_account(
+        data.id, data.currency, data.min_balance, data.max_balance, data.clearing_seconds, data.metadata
+    )
+    written = service.ledger.write(command)
+    assert isinstance(written.result, Account), "write() raises every refusal"
+    return _account(written.result, 201 if written.created else 200)
 
 
 @router.get("", **route_doc({200: (m.AccountPage, "accounts in id order")}))

@@ -1,9 +1,8 @@
-"""What every route shares: the ledger, the settings, limits, locks and metrics."""
+"""What every route shares: the ledger, the settings, limits and metrics."""
 
 from __future__ import annotations
 
-import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends
@@ -18,21 +17,6 @@ from tally.ledger import Ledger
 from tally.settings import Settings
 
 M = TypeVar("M", bound=BaseModel)
-ID_LOCK_STRIPES = 256
-
-
-class IdLocks:
-    """Striped locks by id: copies of one request in this process run one at a time.
-
-    The engine makes a replay harmless on its own; the lock only lets the
-    service tell the first copy (201) from the replays (200).
-    """
-
-    def __init__(self, stripes: int = ID_LOCK_STRIPES) -> None:
-        self._locks = [threading.Lock() for _ in range(stripes)]
-
-    def __call__(self, id: str) -> threading.Lock:
-        return self._locks[hash(id) % len(self._locks)]
 
 
 @dataclass
@@ -41,7 +25,6 @@ class Service:
     settings: Settings
     metrics: Metrics
     limiter: RateLimiter
-    locks: IdLocks = field(default_factory=IdLocks)
 
 
 def get_service(request: Request) -> Service:

@@ -8,8 +8,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from starlette.responses import JSONResponse, Response
 
+from tally.core import commands
 from tally.core import events as ev
 from tally.core.codes import Code
+from tally.core.currency import Currency
 from tally.core.errors import LedgerError, error_for
 from tally.core.events import Event
 from tally.core.limits import EVENTS_WAIT_SECONDS_MAX, PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX
@@ -80,11 +82,12 @@ def revoke_api_key(service: ServiceDep, caller: Admin, id: str) -> Any:
 def register_currency(
     service: ServiceDep, caller: Admin, data: Annotated[m.CurrencyCreate, body(m.CurrencyCreate)]
 ) -> Any:
-    ledger = service.ledger
-    with service.locks("currency:" + data.code):
-        known = iso_scale(data.code) is not None or data.code in ledger.store.currencies()
-        currency = ledger.register_currency(data.code, data.scale)
-    return JSONResponse(currency.to_dict(), status_code=200 if known else 201)
+    if iso_scale(data.code) is not None:
+        # ISO 4217 codes are known from the start: nothing to record.
+        return JSONResponse(service.ledger.register_currency(data.code, data.scale).to_dict())
+    written = service.ledger.write(commands.register_currency(data.code, data.scale))
+    assert isinstance(written.result, Currency), "write() raises every refusal"
+    return JSONResponse(written.result.to_dict(), status_code=201 if written.created else 200)
 
 
 # --- events ---------------------------------------------------------------------------------

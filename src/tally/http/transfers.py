@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Header, Query
 from starlette.responses import JSONResponse
 
+from tally.core import commands
+from tally.core.commands import Command
 from tally.core.errors import AccountNotFound, LedgerError, ValidationError
 from tally.core.limits import PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX
 from tally.core.text import check_id
@@ -31,33 +33,31 @@ DryRun = Annotated[bool, Query(description="Check the transfer without committin
 TRANSFER_FIELDS = ("currency", "reason", "metadata", "pending", "expires_in", "on_expiry")
 
 
-def _transfer_id(body_id: str | None, header: str | None) -> tuple[str, bool]:
-    """The transfer's id, and whether the client chose it (only then can it be a replay)."""
+def _transfer_id(body_id: str | None, header: str | None) -> str:
+    """The transfer's id: the Idempotency-Key header, the body's, or a new one."""
     if header is not None:
         check_id(header, "Idempotency-Key")
         if body_id is not None and body_id != header:
             raise ValidationError("the body's id differs from the Idempotency-Key header", field="id")
-        return header, True
-    if body_id is not None:
-        return body_id, True
-    return new_id(), False
+        return header
+    return body_id if body_id is not None else new_id()
 
 
 def _counted(service: Service, outcome: str) -> None:
     service.metrics.transfer_outcome(outcome)
 
 
-def _write_once(service: Service, id: str, chosen: bool, write: Any) -> tuple[Transfer, bool]:
-    """Run `write()`; also say whether a transfer with this id existed before (a replay)."""
-    with service.locks(id):
-        existed = chosen and service.ledger.store.transfer(id) is not None
-        try:
-            transfer: Transfer = write()
-        except LedgerError as error:
-            _counted(service, error.code)
-            raise
+def _write(service: Service, command: Command, *, dry_run: bool = False) -> JSONResponse:
+    """201 for the copy of a request that recorded the transfer, 200 for a replay or a dry run."""
+    try:
+        written = service.ledger.write(command, dry_run=dry_run)
+    except LedgerError as error:
+        _counted(service, error.code)
+        raise
+    transfer = written.result
+    assert isinstance(transfer, Transfer), "write() raises every refusal"
     _counted(service, transfer.status)
-    return transfer, existed
+    return JSONResponse(transfer.to_dict(), status_code=201 if written.created and not dry_run else 200)
 
 
 @router.post(
@@ -73,14 +73,11 @@ def create_transfer(
     idempotency_key: IdempotencyKey = None,
     dry_run: DryRun = False,
 ) -> Any:
-    id, chosen = _transfer_id(data.id, idempotency_key)
+    id = _transfer_id(data.id, idempotency_key)
     caller.account_in_scope(data.source, "source")
     options = {name: getattr(data, name) for name in TRANSFER_FIELDS}
-    transfer, existed = _write_once(
-        service, id, chosen,
-        lambda: service.ledger.transfer(data.source, data.destination, data.amount, id=id, dry_run=dry_run, **options),
-    )  # fmt: skip
-    return JSONResponse(transfer.to_dict(), status_code=200 if existed or dry_run else 201)
+    return _write(service, commands.create_transfer(data.source, data.destination, data.amount, id=id, **options),
+                  dry_run=dry_run)  # fmt: skip
 
 
 @router.post(
@@ -184,9 +181,7 @@ def reverse_transfer(
         # The money goes back the way it came: out of the original's destination.
         if not caller.in_scope(original.destination):
             raise AccountNotFound(f"no account {original.destination}", field="source")
-    new, chosen = _transfer_id(data.id, idempotency_key)
-    transfer, existed = _write_once(
-        service, new, chosen,
-        lambda: ledger.reverse(id, id=new, amount=data.amount, reason=data.reason, metadata=data.metadata),
-    )  # fmt: skip
-    return JSONResponse(transfer.to_dict(), status_code=200 if existed else 201)
+    new = _transfer_id(data.id, idempotency_key)
+    return _write(
+        service, commands.reverse_transfer(id, id=new, amount=data.amount, reason=data.reason, metadata=data.metadata)
+    )
