@@ -93,6 +93,10 @@ def show(as_json: bool, title: str, record: dict[str, Any]) -> None:
     print_json(record) if as_json else print_record(title, record)
 
 
+def print_transfer(as_json: bool, transfer: tally.Transfer) -> None:
+    show(as_json, f"transfer {transfer.id}", transfer.to_dict())
+
+
 # --- accounts -----------------------------------------------------------------------
 
 
@@ -193,7 +197,7 @@ def transfer(
         elif expires_in is not None or on_expiry is not None:
             raise tally.ValidationError("--expires-in and --on-expiry need --pending")
         result = ledger.transfer(source, destination, _amount(amount), **options)
-        show(as_json, f"transfer {result.id}", result.to_dict())
+        print_transfer(as_json, result)
 
 
 def _amount(text: str) -> int:
@@ -214,7 +218,7 @@ def post(
     """Post (settle) a pending transfer."""
     with opened(ctx) as ledger:
         result = ledger.post(id, None if amount is None else _amount(amount))
-        show(as_json, f"transfer {result.id}", result.to_dict())
+        print_transfer(as_json, result)
 
 
 @app.command("void")
@@ -222,7 +226,7 @@ def void(ctx: typer.Context, id: str, as_json: JsonOption = False) -> None:
     """Void (release) a pending transfer."""
     with opened(ctx) as ledger:
         result = ledger.void(id)
-        show(as_json, f"transfer {result.id}", result.to_dict())
+        print_transfer(as_json, result)
 
 
 @app.command("reverse")
@@ -237,7 +241,7 @@ def reverse(
     """Give back a posted transfer, all of it or AMOUNT, as a new transfer."""
     with opened(ctx) as ledger:
         result = ledger.reverse(transfer_id, id=id, amount=None if amount is None else _amount(amount), reason=reason)
-        show(as_json, f"transfer {result.id}", result.to_dict())
+        print_transfer(as_json, result)
 
 
 @app.command("show-transfer")
@@ -245,7 +249,7 @@ def show_transfer(ctx: typer.Context, id: str, as_json: JsonOption = False) -> N
     """Show one transfer as it is now."""
     with opened(ctx) as ledger:
         result = ledger.get_transfer(id)
-        show(as_json, f"transfer {result.id}", result.to_dict())
+        print_transfer(as_json, result)
 
 
 @app.command("balance")
