@@ -12,8 +12,6 @@ import socket
 import pytest
 
 POSTGRES_URL = os.environ.get("TALLY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-RABBITMQ_URL = os.environ.get("TALLY_TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
-REDIS_URL = os.environ.get("TALLY_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
