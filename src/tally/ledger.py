@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, overload
@@ -26,6 +25,7 @@ from tally.core.text import check_id
 from tally.core.transfer import Transfer
 from tally.currencies import iso_scale
 from tally.engine import Clock, Engine, Written
+from tally.ids import new_id
 from tally.pages import AccountPage, EntryPage, EventPage, TransferPage
 from tally.store import Store, open_store
 from tally.verify import VerifyReport, verify
@@ -52,10 +52,6 @@ def open(
         raise ValidationError("write_timeout must be a positive number of seconds", field="write_timeout")
     store = open_store(url, write_timeout=write_timeout)
     return Ledger(store, clock=clock or time.time, write_timeout=write_timeout)
-
-
-def new_id() -> str:
-    return uuid.uuid4().hex
 
 
 def _limit(value: Any) -> int:

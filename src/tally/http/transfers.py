@@ -22,7 +22,7 @@ from tally.http import models as m
 from tally.http.auth import Caller
 from tally.http.service import Reader, Service, ServiceDep, Writer, body, known_query
 from tally.http.spec import WRITE_ERRORS, route_doc
-from tally.ledger import new_id
+from tally.ids import new_id
 
 router = APIRouter(prefix="/v1/transfers", tags=["transfers"], dependencies=[Depends(known_query)])
 
