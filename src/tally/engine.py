@@ -62,7 +62,7 @@ class Written:
 
 
 class _Item:
-    __slots__ = ("command", "done", "dry_run", "error", "result")
+    __slots__ = ("command", "done", "dry_run", "error", "result", "wake")
 
     def __init__(self, command: Command, dry_run: bool) -> None:
         self.command = command
@@ -70,6 +70,8 @@ class _Item:
         self.result: Written | None = None
         self.error: BaseException | None = None
         self.done = False
+        self.wake = threading.Lock()  # held until the item is done or must lead
+        self.wake.acquire()
 
     @property
     def weight(self) -> int:
@@ -153,7 +155,8 @@ class Engine:
         self.store = store
         self.clock = clock
         self.write_timeout = write_timeout  # seconds a write keeps retrying before `unavailable`
-        self._cv = threading.Condition()
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)  # notified when no commit is in progress
         self._queue: deque[_Item] = deque()
         self._committing = False
         self._currencies: dict[str, int] = {}
@@ -166,14 +169,16 @@ class Engine:
     # --- submitting ------------------------------------------------------------
     def submit(self, command: Command, *, dry_run: bool = False) -> Written:
         item = _Item(command, dry_run)
-        with self._cv:
+        with self._lock:
             if self._closed:
                 raise Unavailable("the ledger is closed")
             self._queue.append(item)
-            while not item.done and self._committing:
-                self._cv.wait()
-            if not item.done:
-                self._committing = True
+            lead = not self._committing
+            self._committing = True
+        if not lead:
+            # Sleep until a leader finishes our item or hands us its role:
+            # only the callers whose items are done wake, not every waiter.
+            item.wake.acquire()
         if not item.done:
             self._lead(item)
         if item.error is not None:
@@ -182,18 +187,34 @@ class Engine:
         return item.result
 
     def _lead(self, mine: _Item) -> None:
-        """Commit groups until our own item is done, then hand over."""
+        """Commit groups until our own item is done, then hand the role on."""
+        group: list[_Item] = []
         try:
             while not mine.done:
-                with self._cv:
+                with self._lock:
                     group = self._take()
                 self._commit_group(group)
-                with self._cv:
-                    self._cv.notify_all()
+                self._wake(group, mine)
+                group = []
         finally:
-            with self._cv:
-                self._committing = False
-                self._cv.notify_all()
+            # Only an interrupt (a BaseException) leaves a group here: whether
+            # it committed is unknown, so its callers are told to retry.
+            for item in group:
+                if not item.done:
+                    item.error, item.done = Unavailable("the write was interrupted; retry with the same id"), True
+            self._wake(group, mine)
+            with self._lock:
+                if self._queue:
+                    self._queue[0].wake.release()  # its caller leads next
+                else:
+                    self._committing = False
+                    self._idle.notify_all()
+
+    @staticmethod
+    def _wake(group: list[_Item], mine: _Item) -> None:
+        for item in group:
+            if item is not mine:
+                item.wake.release()
 
     def _take(self) -> list[_Item]:
         """The next group: FIFO, up to the bound; a dry run always goes alone."""
@@ -316,7 +337,7 @@ class Engine:
             self.submit(ExpireDue(tuple(due)))
 
     def close(self) -> None:
-        with self._cv:
+        with self._lock:
             self._closed = True
             while self._committing:
-                self._cv.wait()
+                self._idle.wait()
