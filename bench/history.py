@@ -13,6 +13,7 @@ from typing import Any
 
 from bench.baselines import SumOfHistory
 from bench.databases import Places, Target
+from bench.http_system import TallyHTTP
 from bench.measure import Operation
 from bench.report import Check, Table, number
 from bench.tally_system import TallySystem
@@ -59,10 +60,19 @@ def _read(client: Any) -> Operation:
 
 def balance_reads(places: Places, config: Config) -> Table:
     sizes = (config.history_rows_small, config.history_rows)
-    built = [(cls, rows, *_build(places, cls, config, rows)) for cls in (TallySystem, SumOfHistory) for rows in sizes]
+    built: list[tuple[Any, int, Any, float]] = [
+        (cls, rows, *_build(places, cls, config, rows)) for cls in (TallySystem, SumOfHistory) for rows in sizes
+    ]
+    # Over HTTP: a `tally serve` in front of each Tally ledger just built (the same rows, not built twice).
+    served = [(TallyHTTP, rows, TallyHTTP(system.target, system), seconds) for cls, rows, system, seconds in built
+              if cls is TallySystem]  # fmt: skip
+    built = built[:2] + served + built[2:]
     systems = [system for _, _, system, _ in built]
     try:
         summaries = _measure(systems, config, 1, _read, config.seconds)
+        for system in systems:
+            if isinstance(system, TallyHTTP):
+                system.close()  # the server, before the memory probe runs servers of its own
         memory = _memory_probes(config, [s.target.url for s in systems[:2]]) if config.memory_probe else None
     finally:
         for system in systems:
@@ -71,7 +81,8 @@ def balance_reads(places: Places, config: Config) -> Table:
         "6. Balance read, short and long history",
         f"One client reading the balance of `{READER}`, an account with {sizes[0]:,} or {sizes[1]:,} history "
         "rows (its statement entries for Tally; its `transactions` rows for the baseline), each in a ledger of "
-        f"its own that also holds {config.accounts:,} funded accounts.",
+        f"its own that also holds {config.accounts:,} funded accounts. Over HTTP: `GET /v1/accounts/{READER}/balance` "
+        "from one keep-alive client to a `tally serve` on the same two Tally ledgers.",
         ["system", "history rows", "reads/s", "p50 ms", "p99 ms", "peak RSS MB", "errors", "Tally ÷ this"],
     )
     for (cls, rows, _, build_seconds), summary in zip(built, summaries, strict=True):
@@ -87,14 +98,14 @@ def balance_reads(places: Places, config: Config) -> Table:
                 f"({TALLY_BUILD_BATCH} per call, alternately +1 in and -1 out of `{READER}`): "
                 f"{rows / build_seconds:,.0f} transfers/s, {build_seconds:.1f} s."
             )
-    small, big = summaries[0], summaries[1]
-    table.checks.append(
-        Check(
-            f"Tally's {sizes[1]:,}-row read within 20% of the {sizes[0]:,}-row read (p50)",
-            f"{number(big.p50_ms)} ms vs {number(small.p50_ms)} ms ({big.p50_ms / small.p50_ms - 1:+.0%})",
-            big.p50_ms <= 1.2 * small.p50_ms,
+    for name, (small, big) in (("Tally's", summaries[0:2]), ("Tally over HTTP's", summaries[2:4])):
+        table.checks.append(
+            Check(
+                f"{name} {sizes[1]:,}-row read within 20% of the {sizes[0]:,}-row read (p50)",
+                f"{number(big.p50_ms)} ms vs {number(small.p50_ms)} ms ({big.p50_ms / small.p50_ms - 1:+.0%})",
+                big.p50_ms <= 1.2 * small.p50_ms,
+            )
         )
-    )
     if memory is not None:
         _memory_report(table, config, sizes, memory)
     return table

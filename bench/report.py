@@ -28,6 +28,7 @@ class Table:
     notes: list[str] = field(default_factory=list)
     checks: list[Check] = field(default_factory=list)
     tally: Summary | None = None  # Tally's figures, for checks that compare workloads
+    http: Summary | None = None  # the same, over HTTP
 
     def markdown(self) -> str:
         lines = [f"### {self.title}", "", self.how, ""]
@@ -41,7 +42,10 @@ class Table:
         return "\n".join(lines) + "\n"
 
 
-THROUGHPUT_HEADERS = ["system", "transfers/s", "p50 ms", "p99 ms", "peak RSS MB", "errors", "rejected", "Tally ÷ this"]
+THROUGHPUT_HEADERS = [
+    "system", "transfers/s", "p50 ms", "p99 ms", "peak RSS MB", "errors", "rejected", "Tally ÷ this",
+    "Tally over HTTP ÷ this",
+]  # fmt: skip
 
 
 def number(value: float) -> str:
@@ -52,12 +56,14 @@ def number(value: float) -> str:
     return f"{value:.2f}" if value >= 0.1 else f"{value:.3f}"
 
 
-def throughput_row(name: str, summary: Summary, tally: Summary | None) -> list[str]:
-    ratio = (
-        "—"
-        if tally is None or summary is tally or not summary.per_second
-        else f"{tally.per_second / summary.per_second:.2f}x"
-    )
+def ratio(mine: Summary | None, theirs: Summary) -> str:
+    """My rate over theirs, as "1.23x"; "—" against myself or without a figure."""
+    if mine is None or mine is theirs or not theirs.per_second:
+        return "—"
+    return f"{mine.per_second / theirs.per_second:.2f}x"
+
+
+def throughput_row(name: str, summary: Summary, tally: Summary | None, http: Summary | None = None) -> list[str]:
     errors = str(summary.errors)
     if summary.error_kinds:
         errors += " (" + ", ".join(f"{kind} {count}" for kind, count in sorted(summary.error_kinds.items())) + ")"
@@ -69,5 +75,6 @@ def throughput_row(name: str, summary: Summary, tally: Summary | None) -> list[s
         f"{summary.peak_mb:.0f}",
         errors,
         str(summary.rejected),
-        ratio,
+        ratio(tally, summary),
+        ratio(http, summary),
     ]

@@ -33,13 +33,29 @@ WORKLOADS = ("1. One client", "2. 3 clients, uniform", "3. 3 clients, one hot ac
 def _assert_every_table(report: str) -> None:
     for title in WORKLOADS:
         assert f"### {title}" in report
-    assert "met: zero violations for Tally" in report
+    assert "met: zero violations for Tally (" in report
+    assert "met: zero violations for Tally over HTTP (" in report
+    # Tally over HTTP ran every workload against a real `tally serve`, without one failed request.
+    errors = _errors_of(report, "Tally over HTTP")
+    assert len(errors) == 8 and set(errors) == {"0"}, errors  # workloads 1-5 and 7, two history sizes in 6
+
+
+def _errors_of(report: str, system: str) -> list[str]:
+    """The "errors" cell of each of `system`'s rows, read under its table's own header."""
+    found, column = [], None
+    for line in report.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if cells[0] == "system":
+            column = cells.index("errors")
+        elif cells[0] == system and column is not None:
+            found.append(cells[column])
+    return found
 
 
 def test_every_workload_runs_on_sqlite_and_writes_its_table(tmp_path: Path) -> None:
     report = _run(tmp_path, "sqlite")
     _assert_every_table(report)
-    assert "| Tally | 20 |" in report and "| sum of history | 60 |" in report
+    assert "| Tally | 20 |" in report and "| Tally over HTTP | 60 |" in report and "| sum of history | 60 |" in report
 
 
 @pytest.mark.postgres
