@@ -33,6 +33,7 @@ from tally.verify import VerifyReport, verify
 _TRANSFER_KEYWORDS = frozenset(
     {"source", "destination", "amount", "id", "currency", "reason", "metadata", "pending", "expires_in", "on_expiry"}
 )
+_REQUIRED = frozenset({"source", "destination", "amount"})
 
 
 def open(
@@ -255,12 +256,12 @@ class Ledger:
             if name in options:
                 raise ValidationError(f"{name} given twice", field=name)
             options[name] = value
-        unknown = sorted(set(options) - _TRANSFER_KEYWORDS)
-        if unknown:
+        if not options.keys() <= _TRANSFER_KEYWORDS:
+            unknown = sorted(set(options) - _TRANSFER_KEYWORDS)
             raise ValidationError(f"unknown field: {unknown[0]}", field=unknown[0])
-        missing = [name for name in names if name not in options]
-        if missing:
-            raise ValidationError(f"{missing[0]} is required", field=missing[0])
+        if not options.keys() >= _REQUIRED:
+            missing = next(name for name in names if name not in options)
+            raise ValidationError(f"{missing} is required", field=missing)
         if options.get("id") is None:
             options["id"] = new_id()
         source, destination, amount = options.pop("source"), options.pop("destination"), options.pop("amount")

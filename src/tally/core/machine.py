@@ -64,6 +64,10 @@ def _emit(state: Working, kind: str, data: dict[str, Any]) -> int:
 
 # --- transfers -------------------------------------------------------------------
 
+# Plain strings: an enum member's `.value` is a descriptor call, and every transfer asked several.
+_POSTED, _PENDING, _REJECTED = TransferStatus.POSTED.value, TransferStatus.PENDING.value, TransferStatus.REJECTED.value
+_CREATED_KIND = {_POSTED: ev.TRANSFER_POSTED, _PENDING: ev.TRANSFER_PENDING, _REJECTED: ev.TRANSFER_REJECTED}
+
 
 def execute_transfer(state: Working, command: CreateTransfer | ReverseTransfer) -> Transfer | LedgerError:
     fingerprint = command.fingerprint
@@ -78,11 +82,7 @@ def execute_transfer(state: Working, command: CreateTransfer | ReverseTransfer) 
             return decided
     else:
         decided = _decide_transfer(state, command)
-    kind = {
-        TransferStatus.POSTED.value: ev.TRANSFER_POSTED,
-        TransferStatus.PENDING.value: ev.TRANSFER_PENDING,
-        TransferStatus.REJECTED.value: ev.TRANSFER_REJECTED,
-    }[decided["status"]]
+    kind = _CREATED_KIND[decided["status"]]
     _emit(state, kind, {"command": command.to_dict(), "fingerprint": fingerprint, "transfer": decided})
     transfer = state.transfer(command.id)
     assert transfer is not None
@@ -103,10 +103,7 @@ def _outcome(
     now_us: int = 0,
     reverses: str | None = None,
 ) -> dict[str, Any]:
-    if code is not None:
-        status = TransferStatus.REJECTED.value
-    else:
-        status = TransferStatus.PENDING.value if pending else TransferStatus.POSTED.value
+    status = _REJECTED if code is not None else _PENDING if pending else _POSTED
     held = code is None and pending
     return {
         "id": command.id,

@@ -42,13 +42,13 @@ def transfer_code(
         return Code.EXCEEDS_REVERSIBLE_AMOUNT
     available_after = source.posted - source.pending_out - amount
     if pending:
-        stored = (source.pending_out + amount, destination.pending_in + amount, available_after)
+        first, second = source.pending_out + amount, destination.pending_in + amount
     else:
-        stored = (source.posted - amount, destination.posted + amount, available_after)
+        first, second = source.posted - amount, destination.posted + amount
     # Money pending in posts later, perhaps by itself (a clearing period), with
     # no chance to refuse: it must fit then, so count it now, as max_balance does.
     incoming_after = destination.posted + destination.pending_in + amount
-    if not all(fits(value) for value in (*stored, incoming_after)):
+    if not (fits(first) and fits(second) and fits(available_after) and fits(incoming_after)):
         return Code.OVERFLOW
     if source.min_balance is not None and available_after < source.min_balance:
         return Code.INSUFFICIENT_FUNDS
