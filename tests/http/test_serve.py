@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -109,3 +110,24 @@ def test_make_run_serves_sqlite_and_keeps_one_admin_token(tmp_path: Path) -> Non
     _, again, status, keys = run_make_run(tmp_path)
     assert again == token
     assert (status, keys) == (0, 1)
+
+
+def test_every_request_is_one_json_log_line_with_its_request_id(ledger_url: str, tmp_path: Path) -> None:
+    served = start_server(ledger_url, tmp_path)
+    try:
+        api = served.client(served.admin)
+        created = api.post(
+            "/v1/accounts", json={"id": "user:log", "currency": "USD"}, headers={"X-Request-Id": "trace-42"}
+        )
+        assert created.status_code == 201 and created.headers["x-request-id"] == "trace-42"
+        assert api.get("/v1/accounts/user:none").status_code == 404
+    finally:
+        assert served.stop() == 0
+    output = next(tmp_path.glob("serve-*.log")).read_text().splitlines()
+    lines = [json.loads(line) for line in output if line.startswith("{")]
+    requests = [line for line in lines if line.get("event") == "request"]
+    mine = next(line for line in requests if line["request_id"] == "trace-42")
+    assert mine["method"] == "POST" and mine["route"] == "/v1/accounts" and mine["status"] == 201
+    assert mine["level"] == "info" and mine["key_id"] and mine["duration_ms"] > 0 and mine["timestamp"].endswith("Z")
+    missing = next(line for line in requests if line["status"] == 404)
+    assert missing["route"] == "/v1/accounts/{id}" and len(missing["request_id"]) == 32  # one was made up
