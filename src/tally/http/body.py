@@ -108,7 +108,11 @@ def _is_json(content_type: str) -> bool:
 
 async def read_object(request: Request, *, required: bool = True) -> dict[str, Any]:
     """The request's JSON object; an empty body is `{}` where a body is optional."""
-    raw = await request.body()
+    return object_from(request, await request.body(), required=required)
+
+
+def object_from(request: Request, raw: bytes, *, required: bool = True) -> dict[str, Any]:
+    """The JSON object in `raw`, the body of `request` (already read)."""
     if not raw.strip():
         if required:
             raise ValidationError("a JSON object body is required", field="body")

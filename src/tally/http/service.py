@@ -27,7 +27,7 @@ class Service:
     limiter: RateLimiter
 
 
-def _service(request: Request) -> Service:
+def get_service_now(request: Request) -> Service:
     service: Service = request.app.state.tally
     return service
 
@@ -37,11 +37,11 @@ def _service(request: Request) -> Service:
 # thread work) per dependency per request. The caller's key is looked up in
 # the database, so that one stays in a thread.
 async def get_service(request: Request) -> Service:
-    return _service(request)
+    return get_service_now(request)
 
 
 def any_caller(request: Request) -> Caller:
-    service = _service(request)
+    service = get_service_now(request)
     return identify(request, service.ledger, service.limiter)
 
 

@@ -10,7 +10,11 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query
-from starlette.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Match, Route
+from starlette.types import Scope
 
 from tally.core import commands
 from tally.core.commands import Command
@@ -20,7 +24,8 @@ from tally.core.text import check_id
 from tally.core.transfer import Transfer
 from tally.http import models as m
 from tally.http.auth import Caller
-from tally.http.service import Reader, Service, ServiceDep, Writer, body, known_query
+from tally.http.body import object_from, validate
+from tally.http.service import Reader, Service, ServiceDep, Writer, body, get_service_now, known_query, writer_caller
 from tally.http.spec import WRITE_ERRORS, route_doc
 from tally.ids import new_id
 
@@ -73,11 +78,60 @@ def create_transfer(
     idempotency_key: IdempotencyKey = None,
     dry_run: DryRun = False,
 ) -> Any:
+    return _create(service, caller, data, idempotency_key, dry_run)
+
+
+def _create(
+    service: Service, caller: Caller, data: m.TransferRequest, idempotency_key: str | None, dry_run: bool
+) -> JSONResponse:
     id = _transfer_id(data.id, idempotency_key)
     caller.account_in_scope(data.source, "source")
     options = {name: getattr(data, name) for name in TRANSFER_FIELDS}
     return _write(service, commands.create_transfer(data.source, data.destination, data.amount, id=id, **options),
                   dry_run=dry_run)  # fmt: skip
+
+
+class PlainTransferRoute(Route):
+    """`POST /v1/transfers` in its plain form, the hottest request, without FastAPI's machinery.
+
+    Plain: no query string, no Idempotency-Key header, a Content-Length within
+    the limit. It takes the same steps as `create_transfer` in the same order
+    (the caller's key, then the body, strictly parsed and validated by the
+    same functions, then the same write), in one trip to the thread pool
+    instead of two, and without FastAPI's routing and dependency solving:
+    server CPU per transfer request 1.55 -> 1.2 ms, 16 clients 660 -> 840
+    transfers/s (SQLite). Any other form does not match here and goes to the
+    documented route, which also gives the OpenAPI description of both;
+    tests/http/test_plain_route.py sends every case both ways and compares.
+    """
+
+    def __init__(self, body_bytes_max: int) -> None:
+        super().__init__("/v1/transfers", self._create, methods=["POST"], include_in_schema=False)
+        self.body_bytes_max = body_bytes_max
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if scope["type"] != "http" or scope["method"] != "POST" or scope["query_string"]:
+            return Match.NONE, {}
+        length = None
+        for name, value in scope["headers"]:
+            if name == b"idempotency-key":
+                return Match.NONE, {}
+            if name == b"content-length":
+                length = int(value) if value.isdigit() else None
+        if length is None or length > self.body_bytes_max:
+            return Match.NONE, {}  # read by the route, whose body errors come after the key's
+        return super().matches(scope)
+
+    async def _create(self, request: Request) -> Response:
+        raw = await request.body()  # within the limit, by Content-Length: reading it cannot fail first
+        return await run_in_threadpool(_create_plain, request, raw)
+
+
+def _create_plain(request: Request, raw: bytes) -> JSONResponse:
+    service = get_service_now(request)
+    caller = writer_caller(request)
+    data = validate(m.TransferRequest, object_from(request, raw))
+    return _create(service, caller, data, None, False)
 
 
 @router.post(

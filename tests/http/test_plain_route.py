@@ -1,0 +1,147 @@
+"""The plain form of `POST /v1/transfers` (its own route, for speed) answers exactly as the documented route.
+
+A request with no query string and no Idempotency-Key goes to
+`PlainTransferRoute`; the same request with `?dry_run=false` goes to the
+FastAPI route. Every case below is sent both ways, against a real
+`tally serve` on each store, and the two answers must agree: status, media
+type, problem code and field, and for a created transfer every member but
+the ones that differ by nature (id, seq, times).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from starlette.routing import Match
+
+from tally.http.transfers import PlainTransferRoute
+from tests.http.conftest import InProcess, Served
+
+Ids = Callable[[str], str]
+DOCUMENTED = {"dry_run": "false"}  # any query string sends a request to the FastAPI route
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    key: str  # which key sends it: admin, reader, scoped, none, unknown
+    body: Callable[[dict[str, str]], Any]  # from the accounts' ids to the JSON body (or raw bytes)
+    content_type: str = "application/json"
+
+
+CASES = [
+    Case("posted", "admin", lambda a: {"source": a["user"], "destination": a["shop"], "amount": 5}),
+    Case("pending with reason and metadata", "admin",
+         lambda a: {"source": a["user"], "destination": a["shop"], "amount": 7, "pending": True, "expires_in": 60,
+                    "reason": "hold", "metadata": {"order": "A-1"}}),
+    Case("insufficient funds", "admin", lambda a: {"source": a["user"], "destination": a["shop"], "amount": 10**9}),
+    Case("same account", "admin", lambda a: {"source": a["user"], "destination": a["user"], "amount": 1}),
+    Case("unknown destination", "admin", lambda a: {"source": a["user"], "destination": a["none"], "amount": 1}),
+    Case("unknown field", "admin", lambda a: {"source": a["user"], "destination": a["shop"], "amount": 1, "x": 1}),
+    Case("amount as float", "admin", lambda a: {"source": a["user"], "destination": a["shop"], "amount": 1.0}),
+    Case("amount as string", "admin", lambda a: {"source": a["user"], "destination": a["shop"], "amount": "1"}),
+    Case("amount zero", "admin", lambda a: {"source": a["user"], "destination": a["shop"], "amount": 0}),
+    Case("missing destination", "admin", lambda a: {"source": a["user"], "amount": 1}),
+    Case("expires_in without pending", "admin",
+         lambda a: {"source": a["user"], "destination": a["shop"], "amount": 1, "expires_in": 5}),
+    Case("duplicate key", "admin", lambda a: f'{{"source":"{a["user"]}","source":"x","amount":1}}'.encode()),
+    Case("not JSON", "admin", lambda a: b"{source: 1"),
+    Case("a list, not an object", "admin", lambda a: b"[1, 2]"),
+    Case("empty body", "admin", lambda a: b""),
+    Case("NaN", "admin", lambda a: f'{{"source":"{a["user"]}","destination":"{a["shop"]}","amount":NaN}}'.encode()),
+    Case("text/plain", "admin", lambda a: b'{"amount": 1}', content_type="text/plain"),
+    Case("no key", "none", lambda a: {"source": a["user"], "destination": a["shop"], "amount": 1}),
+    Case("unknown key, bad body", "unknown", lambda a: b"{not json"),
+    Case("reader key", "reader", lambda a: {"source": a["user"], "destination": a["shop"], "amount": 1}),
+    Case("scoped, source outside", "scoped", lambda a: {"source": a["shop"], "destination": a["user"], "amount": 1}),
+    Case("scoped, source inside", "scoped", lambda a: {"source": a["user"], "destination": a["shop"], "amount": 1}),
+]  # fmt: skip
+
+VARYING = {"id", "seq", "created_at", "expires_at"}
+
+
+def _send(client: httpx.Client, case: Case, accounts: dict[str, str], params: dict[str, str]) -> httpx.Response:
+    body = case.body(accounts)
+    content = body if isinstance(body, bytes) else httpx.Request("POST", "/", json=body).content
+    return client.post("/v1/transfers", content=content, params=params, headers={"Content-Type": case.content_type})
+
+
+def _comparable(response: httpx.Response) -> tuple[Any, ...]:
+    media = response.headers.get("content-type", "").split(";")[0]
+    if response.status_code in (200, 201):
+        return response.status_code, media, {k: v for k, v in response.json().items() if k not in VARYING}
+    problem = response.json()
+    transfer = problem.get("transfer")
+    if isinstance(transfer, dict):
+        transfer = {k: v for k, v in transfer.items() if k not in VARYING}
+    return response.status_code, media, problem.get("code"), problem.get("field"), transfer
+
+
+@pytest.fixture
+def setup(served: Served, ids: Ids) -> tuple[dict[str, httpx.Client], dict[str, str]]:
+    admin = served.client(served.admin)
+    accounts = {name: ids(name) for name in ("world", "user", "shop", "none")}
+    assert admin.post("/v1/accounts", json={"id": accounts["world"], "currency": "USD", "min_balance": None}).is_success
+    for name in ("user", "shop"):
+        assert admin.post("/v1/accounts", json={"id": accounts[name], "currency": "USD"}).status_code == 201
+    fund = {"source": accounts["world"], "destination": accounts["user"], "amount": 1_000}
+    assert admin.post("/v1/transfers", json=fund, params=DOCUMENTED).status_code == 201
+    clients = {
+        "admin": admin,
+        "reader": served.client(served.key("reader")),
+        "scoped": served.client(served.key("writer", accounts=accounts["user"])),
+        "none": served.client(),
+        "unknown": served.client("tly_" + "0" * 40),
+    }
+    return clients, accounts
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
+def test_the_plain_route_answers_as_the_documented_route(
+    setup: tuple[dict[str, httpx.Client], dict[str, str]], case: Case
+) -> None:
+    clients, accounts = setup
+    client = clients[case.key]
+    plain = _send(client, case, accounts, {})
+    documented = _send(client, case, accounts, DOCUMENTED)
+    assert _comparable(plain) == _comparable(documented), (plain.text, documented.text)
+    assert plain.headers.get("x-request-id") and documented.headers.get("x-request-id")
+
+
+def test_a_plain_request_is_idempotent_by_its_body_id(setup: tuple[dict[str, httpx.Client], dict[str, str]]) -> None:
+    clients, accounts = setup
+    body = {"id": accounts["user"] + "-t1", "source": accounts["user"], "destination": accounts["shop"], "amount": 3}
+    first = clients["admin"].post("/v1/transfers", json=body)
+    again = clients["admin"].post("/v1/transfers", json=body)
+    documented = clients["admin"].post("/v1/transfers", json=body, params=DOCUMENTED)
+    assert (first.status_code, again.status_code, documented.status_code) == (201, 200, 200)
+    assert first.json() == again.json() == documented.json()
+    other = clients["admin"].post("/v1/transfers", json={**body, "amount": 4})
+    assert other.status_code == 409 and other.json()["code"] == "id_conflict"
+
+
+def _scope(method: str = "POST", query: bytes = b"", **headers: str) -> dict[str, Any]:
+    return {
+        "type": "http",
+        "method": method,
+        "path": "/v1/transfers",
+        "root_path": "",
+        "query_string": query,
+        "headers": [(name.replace("_", "-").encode(), value.encode()) for name, value in headers.items()],
+    }
+
+
+def test_only_the_plain_form_takes_the_plain_route(inproc: InProcess) -> None:
+    """So that the comparison above compares two routes, not one with itself."""
+    route = inproc.client.app.router.routes[0]  # type: ignore[attr-defined]
+    assert isinstance(route, PlainTransferRoute)
+    assert route.matches(_scope(content_length="40"))[0] is Match.FULL
+    assert route.matches(_scope(query=b"dry_run=false", content_length="40"))[0] is Match.NONE
+    assert route.matches(_scope(content_length="40", idempotency_key="k1"))[0] is Match.NONE
+    assert route.matches(_scope())[0] is Match.NONE  # chunked: the documented route reads it
+    assert route.matches(_scope(content_length=str(10**9)))[0] is Match.NONE
+    assert route.matches(_scope("GET"))[0] is Match.NONE  # listing transfers
