@@ -194,8 +194,8 @@ class Engine:
                 with self._lock:
                     group = self._take()
                 self._commit_group(group)
-                self._wake(group, mine)
-                group = []
+                done, group = group, []  # first: a group is woken once, whatever interrupts
+                self._wake(done, mine)
         finally:
             # Only an interrupt (a BaseException) leaves a group here: whether
             # it committed is unknown, so its callers are told to retry.
