@@ -145,3 +145,12 @@ def test_only_the_plain_form_takes_the_plain_route(inproc: InProcess) -> None:
     assert route.matches(_scope())[0] is Match.NONE  # chunked: the documented route reads it
     assert route.matches(_scope(content_length=str(10**9)))[0] is Match.NONE
     assert route.matches(_scope("GET"))[0] is Match.NONE  # listing transfers
+
+
+def test_the_plain_route_is_counted_and_logged_under_the_route_template(inproc: InProcess) -> None:
+    inproc.ledger.create_account("@world", currency="USD", min_balance=None)
+    inproc.ledger.create_account("user:1", currency="USD")
+    body = {"source": "@world", "destination": "user:1", "amount": 1}
+    assert inproc.client.post("/v1/transfers", json=body).status_code == 201
+    metrics = inproc.client.get("/metrics").text
+    assert 'tally_http_requests_total{method="POST",route="/v1/transfers",status="201"} 1.0' in metrics
