@@ -106,7 +106,7 @@ class PlainTransferRoute(Route):
     """
 
     def __init__(self, body_bytes_max: int) -> None:
-        super().__init__("/v1/transfers", self._create, methods=["POST"], include_in_schema=False)
+        super().__init__("/v1/transfers", self._endpoint, methods=["POST"], include_in_schema=False)
         self.body_bytes_max = body_bytes_max
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
@@ -122,7 +122,7 @@ class PlainTransferRoute(Route):
             return Match.NONE, {}  # read by the route, whose body errors come after the key's
         return super().matches(scope)
 
-    async def _create(self, request: Request) -> Response:
+    async def _endpoint(self, request: Request) -> Response:
         raw = await request.body()  # within the limit, by Content-Length: reading it cannot fail first
         return await run_in_threadpool(_create_plain, request, raw)
 
