@@ -128,17 +128,15 @@ class Session:
         self._headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
 
     def request(self, method: str, path: str, body: Any = None) -> Response:
+        """One request; a failure is the caller's error to count, never retried (a POST may have applied)."""
         payload = None if body is None else json.dumps(body).encode()
-        for attempt in range(2):
-            try:
-                self._connection.request(method, path, body=payload, headers=self._headers)
-                answer = self._connection.getresponse()
-                return Response(answer.status, answer.read())
-            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
-                self._connection.close()  # the server closed an idle keep-alive connection: once more
-                if attempt:
-                    raise
-        raise AssertionError("unreachable")
+        try:
+            self._connection.request(method, path, body=payload, headers=self._headers)
+            answer = self._connection.getresponse()
+            return Response(answer.status, answer.read())
+        except BaseException:
+            self._connection.close()  # the next request opens a new connection
+            raise
 
     def get(self, path: str) -> Response:
         return self.request("GET", path)
