@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import json
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -112,38 +107,21 @@ def balance_reads(places: Places, config: Config) -> Table:
 
 
 def _memory_probes(config: Config, urls: Sequence[str]) -> list[dict[str, Any]]:
-    """Workload 2 against each ledger in a process of its own, and that process's peak memory.
+    """Workload 2 against each ledger through a real `tally serve`, and that process's peak memory."""
+    from bench.serve_probe import serve_workload
 
-    A real `tally serve` driven over HTTP when the HTTP service is installed;
-    otherwise a process that embeds the library.
-    """
-    if importlib.util.find_spec("tally.http.serve") is not None:
-        from bench.serve_probe import serve_workload
-
-        return [serve_workload(url, config.users, config.seconds, config.clients) for url in urls]
-    results = []
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    for url in urls:
-        command = [sys.executable, "-m", "bench.memory_probe", url, str(config.seconds), str(config.clients)]
-        output = subprocess.run(command, check=True, capture_output=True, text=True, cwd=root).stdout
-        results.append(json.loads(output.strip().splitlines()[-1]))
-    return results
+    return [serve_workload(url, config.users, config.seconds, config.clients) for url in urls]
 
 
 def _memory_report(table: Table, config: Config, sizes: Sequence[int], memory: list[dict[str, Any]]) -> None:
     small, big = memory
-    who = small.get("who", "a process embedding the library")
+    who = small["who"]
     table.notes.append(
         f"- Memory: {who} runs workload 2 ({config.clients} clients, {config.seconds:g} s) on each Tally "
         f"ledger: peak RSS {small['peak_mb']:.0f} MB with {sizes[0]:,} history rows, "
         f"{big['peak_mb']:.0f} MB with {sizes[1]:,}. It made {number(small['per_second'])} and "
-        f"{number(big['per_second'])} transfers/s"
-        + (
-            f" (p50 {number(small['p50_ms'])} / {number(big['p50_ms'])} ms, p99 {number(small['p99_ms'])} / "
-            f"{number(big['p99_ms'])} ms, errors {small['errors']} / {big['errors']})."
-            if "p50_ms" in small
-            else "."
-        )
+        f"{number(big['per_second'])} transfers/s (p50 {number(small['p50_ms'])} / {number(big['p50_ms'])} ms, "
+        f"p99 {number(small['p99_ms'])} / {number(big['p99_ms'])} ms, errors {small['errors']} / {big['errors']})."
     )
     table.checks += [
         Check(

@@ -6,36 +6,23 @@ memory is sampled from /proc while 16 HTTP clients make transfers.
 
 from __future__ import annotations
 
-import random
 from typing import Any
 
-from bench.http_system import Server
-from bench.measure import Operation, PeakMemory, run_clients
+from bench.http_system import Server, TallyHTTPClient
+from bench.measure import PeakMemory, run_clients
+from bench.workloads import _pair, _single
 
 
 def serve_workload(url: str, users: list[str], seconds: float, clients: int) -> dict[str, Any]:
     server = Server(url)
-    sessions = [server.session() for _ in range(clients)]
+    handles = [TallyHTTPClient(server.session()) for _ in range(clients)]
     try:
-
-        def make(index: int) -> Operation:
-            session = sessions[index]
-
-            def operation(rng: random.Random) -> tuple[int, int]:
-                source, destination = rng.sample(users, 2)
-                body = {"source": source, "destination": destination, "amount": rng.randint(1, 100)}
-                response = session.post("/v1/transfers", json=body)
-                if response.status_code != 201:
-                    raise RuntimeError(f"HTTP {response.status_code}")
-                return 1, 0
-
-            return operation
-
+        pick = _pair(users)
         with PeakMemory(server.process.pid) as memory:
-            run = run_clients(clients, make, seconds=seconds)
+            run = run_clients(clients, lambda index: _single(handles[index], pick), seconds=seconds)
     finally:
-        for session in sessions:
-            session.close()
+        for handle in handles:
+            handle.close()
         server.close()
     return {
         "peak_mb": memory.peak_mb,
