@@ -8,6 +8,7 @@ before anything is read from the ledger.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import quote
@@ -282,13 +283,9 @@ def _status_route(router: APIRouter, admin: Admin, action: str) -> None:
         except NotVisible as missing:
             return admin.not_found(visit, str(missing))
         change = admin.ledger.freeze if action == "freeze" else admin.ledger.unfreeze
-        try:
-            change(target.id, reason=reason.strip() or None)
-        except LedgerError as error:
-            return admin.account_page(visit, admin.account(visit, account_id), status=409, page_error=in_words(error))
         done = "Frozen" if action == "freeze" else "Unfrozen"
-        notify(visit, f"{done}: {target.id}.")
-        return admin.render.redirect(visit, account_url(target.id))
+        return _act(admin, visit, target.id, lambda: change(target.id, reason=reason.strip() or None),
+                    f"{done}: {target.id}.")  # fmt: skip
 
 
 def _transfer_routes(router: APIRouter, admin: Admin) -> None:
@@ -349,14 +346,21 @@ def _hold_route(router: APIRouter, admin: Admin, action: str) -> None:
             side = admin.account(visit, _side(visit, hold, account))
         except NotVisible as missing:
             return admin.not_found(visit, str(missing))
-        try:
-            admin.ledger.post(hold.id) if action == "post" else admin.ledger.void(hold.id)
-        except LedgerError as error:
-            return admin.account_page(visit, admin.account(visit, side.id), status=409, page_error=in_words(error))
+        resolve = admin.ledger.post if action == "post" else admin.ledger.void
         shown = format_money(hold.amount, side.currency, side.scale)
         done = "Posted" if action == "post" else "Voided"
-        notify(visit, f"{done} the hold {hold.id} of {shown}.")
-        return admin.render.redirect(visit, account_url(side.id))
+        return _act(admin, visit, side.id, lambda: resolve(hold.id), f"{done} the hold {hold.id} of {shown}.")
+
+
+def _act(admin: Admin, visit: Visit, account_id: str, act: Callable[[], object], done: str) -> Response:
+    """Do a one-click action on an account's page: on refusal the page again with the reason in
+    words (409), on success a notice and back to the account."""
+    try:
+        act()
+    except LedgerError as error:
+        return admin.account_page(visit, admin.account(visit, account_id), status=409, page_error=in_words(error))
+    notify(visit, done)
+    return admin.render.redirect(visit, account_url(account_id))
 
 
 def notify(visit: Visit, text: str) -> None:
