@@ -158,3 +158,22 @@ def test_a_copy_of_the_cookie_stops_working_after_sign_out(server: Server) -> No
         assert (answer.status_code, answer.headers["location"]) == (303, "/admin/login")
     finally:
         staff.client.close()
+
+
+def test_a_refused_hold_or_status_action_shows_the_account_with_the_reason(staff: Staff, server: Server) -> None:
+    account_id = server.fresh_account(funded=1_000)
+    shop = server.fresh_account("shop")
+    hold = server.books.transfer(account_id, shop, 300, pending=True, reason="Deposit").id
+    server.books.post(hold)
+    url = f"/admin/accounts/{account_id}"
+    refused = staff.post(f"/admin/transfers/{hold}/void", csrf_token=staff.csrf(staff.client.get(url).text),
+                         account=account_id)  # fmt: skip
+    assert refused.status_code == 409
+    assert error_text(refused.text) and account_id in refused.text
+    assert server.books.transfer(hold).status == "posted"
+    closed = server.fresh_account("closed")
+    server.books.close_account(closed)
+    refused = staff.post(f"/admin/accounts/{closed}/freeze", csrf_token=staff.csrf(staff.client.get(url).text))
+    assert refused.status_code == 409
+    assert error_text(refused.text)
+    assert server.books.account(closed).status == "closed"
