@@ -69,7 +69,7 @@ def create_app(settings: Settings, ledger: Ledger | None = None) -> FastAPI:
     for module in (accounts, transfers, system):
         app.include_router(module.router)
     # First: the plain form of the hottest request, before the documented routes.
-    app.router.routes.insert(0, transfers.PlainTransferRoute(settings.body_bytes_max))
+    app.router.routes.insert(0, transfers.PlainTransferRoute())
     mount_admin(app, opened, settings)
     # Only exact paths exist: `/v1/accounts/` is 404, not a redirect a POST would not follow.
     app.router.redirect_slashes = False

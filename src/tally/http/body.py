@@ -39,7 +39,7 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = _content_length(scope)
+        declared = content_length(scope)
         if declared is not None and declared > self.limit:
             await problem(Code.PAYLOAD_TOO_LARGE, f"the body is over {self.limit} bytes")(scope, receive, send)
             return
@@ -57,7 +57,8 @@ class BodyLimitMiddleware:
         await self.app(scope, limited, send)
 
 
-def _content_length(scope: Scope) -> int | None:
+def content_length(scope: Scope) -> int | None:
+    """The declared Content-Length, or None (absent, or not a number: a chunked body)."""
     for name, value in scope["headers"]:
         if name == b"content-length":
             return int(value) if value.isdigit() else None
