@@ -317,6 +317,39 @@ def test_a_batch_of_a_thousand_transfers_reads_back_exactly_as_written(ledger: t
     assert_books_balance(ledger)
 
 
+def test_a_batch_that_changes_many_accounts_keeps_every_column_of_each(ledger: tally.Ledger) -> None:
+    # Many changed accounts go in one statement (arrays joined by id on
+    # PostgreSQL): a column taken from the wrong array, or a NULL lost, would
+    # show here as a limit, status or metadata that changed with a balance.
+    awkward = "tab\there, quote' \" , ünïcödé ✓, \\N, {braces}, NULL"
+    ledger.create_account("@world", currency="USD", min_balance=None)
+    shapes: list[dict[str, Any]] = [
+        {"min_balance": None},
+        {"min_balance": -500, "max_balance": 2**50},
+        {"clearing_seconds": 3600, "metadata": {"note": awkward, "n": [1, None]}},
+        {"max_balance": 10**6, "metadata": {"NULL": None}},
+    ]
+    ids = [f"many:{n:03}" for n in range(80)]
+    for n, id in enumerate(ids):
+        ledger.create_account(id, currency="USD", **shapes[n % len(shapes)])
+    ledger.freeze(ids[-1], reason="frozen: takes no part")
+    before = {id: ledger.account(id) for id in ids}
+    live = ids[:-1]
+    # Deposits into a clearing account stay pending: those do not spend.
+    spenders = [id for n, id in enumerate(live) if "clearing_seconds" not in shapes[n % len(shapes)]]
+    items: list[dict[str, Any]] = [{"source": "@world", "destination": id, "amount": 1_000} for id in live]
+    items += [{"source": id, "destination": nxt, "amount": 7} for id, nxt in itertools.pairwise(spenders)]
+    items += [{"source": id, "destination": "@world", "amount": 3, "pending": True} for id in spenders[::3]]
+    written = ledger.transfer_batch(items)
+    assert not [t for t in written if t.is_rejected]
+    for id in ids:
+        now, then = ledger.account(id), before[id]
+        kept = ("currency", "min_balance", "max_balance", "clearing_seconds", "status", "metadata", "seq")
+        assert {name: getattr(now, name) for name in kept} == {name: getattr(then, name) for name in kept}, id
+    assert_books_balance(ledger)
+    assert ledger.verify().ok
+
+
 # --- which database errors the engine may retry ---------------------------------------------------
 
 
