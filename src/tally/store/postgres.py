@@ -227,13 +227,11 @@ class PostgresStore(base.SnapshotIterators):
             ("entries", base.ENTRY_COLUMNS, [base.entry_to_row(e) for e in changes.entries]),
         ]
         changed = [base.account_update_row(a) for a in changes.changed_accounts]
+        account_update: tuple[str, Sequence[Sequence[Any]]] = (base.ACCOUNT_UPDATE.format(p="%s"), changed)
         if len(changed) >= COPY_ROWS_MIN:
-            changed = [[list(column) for column in zip(*changed, strict=True)]]
-            account_update = _UPDATE_ACCOUNTS
-        else:
-            account_update = base.ACCOUNT_UPDATE.format(p="%s")
+            account_update = (_UPDATE_ACCOUNTS, [[list(column) for column in zip(*changed, strict=True)]])
         updates: list[tuple[str, Sequence[Sequence[Any]]]] = [
-            (account_update, changed),
+            account_update,
             (base.TRANSFER_UPDATE.format(p="%s"), [base.transfer_update_row(t) for t in changes.changed_transfers]),
             (
                 "UPDATE ledger_head SET seq = %s, hash = %s, time_us = %s WHERE id = 1",
