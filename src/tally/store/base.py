@@ -237,9 +237,12 @@ def account_update_row(a: Account) -> tuple[Any, ...]:
     )  # fmt: skip
 
 
+# What a write changes of an account, in `account_update_row`'s order (the id last).
+ACCOUNT_UPDATED_COLUMNS = (
+    "min_balance", "max_balance", "clearing_seconds", "status", "metadata", "posted", "pending_in", "pending_out",
+)  # fmt: skip
 ACCOUNT_UPDATE = (
-    "UPDATE accounts SET min_balance = {p}, max_balance = {p}, clearing_seconds = {p}, status = {p}, "
-    "metadata = {p}, posted = {p}, pending_in = {p}, pending_out = {p} WHERE id = {p}"
+    "UPDATE accounts SET " + ", ".join(f"{name} = {{p}}" for name in ACCOUNT_UPDATED_COLUMNS) + " WHERE id = {p}"
 )
 
 
