@@ -11,15 +11,20 @@ from __future__ import annotations
 import contextlib
 import itertools
 import random
+import sqlite3
 import threading
 from datetime import timedelta
 from typing import Any
 
+import psycopg
 import pytest
 
 import tally
+from tally.core.account import Account
 from tally.core.clock import to_datetime
+from tally.engine import STREAM_EVENTS
 from tally.keys import authenticate, create_key, list_keys, revoke_key
+from tally.store.base import Changes, Head
 from tally.store.migrate import head_revision, run_alembic
 from tally.store.schema import SCHEMA_REVISION
 from tests.concurrency.harness import RawDatabase, journal, run_threads, run_together
@@ -288,8 +293,9 @@ def test_postgres_url_that_libpq_cannot_parse_is_a_validation_error() -> None:
 
 
 def test_a_batch_of_a_thousand_transfers_reads_back_exactly_as_written(ledger: tally.Ledger) -> None:
-    # Big writes take the bulk path (COPY on PostgreSQL): text that needs
-    # escaping, NULLs, booleans and 64-bit values must survive it unchanged.
+    # Big writes take the bulk path (a JSON array of rows on PostgreSQL, sent
+    # in parts): text that needs escaping, NULLs, booleans and 64-bit values
+    # must survive it unchanged.
     awkward = "tab\there, newline\nthere, back\\slash, quote' \" , NUL-free ünïcödé ✓, \\N"
     ledger.create_account("@world", currency="USD", min_balance=None)
     ledger.create_account("big", currency="USD", metadata={"note": awkward})
@@ -347,6 +353,106 @@ def test_a_batch_that_changes_many_accounts_keeps_every_column_of_each(ledger: t
         kept = ("currency", "min_balance", "max_balance", "clearing_seconds", "status", "metadata", "seq")
         assert {name: getattr(now, name) for name in kept} == {name: getattr(then, name) for name in kept}, id
     assert_books_balance(ledger)
+    assert ledger.verify().ok
+
+
+def test_a_long_batch_sent_in_parts_records_the_changes_to_its_earlier_parts(ledger: tally.Ledger) -> None:
+    # A long batch reaches the store in parts as it is decided (STREAM_EVENTS
+    # each): reversals late in the batch change transfers of its first part,
+    # already sent as new rows, and those changes must be written too.
+    ledger.create_account("@world", currency="USD", min_balance=None)
+    ids = [f"part:{n}" for n in range(40)]
+    for id in ids:
+        ledger.create_account(id, currency="USD")
+    first = [{"source": "@world", "destination": id, "amount": 1_000, "id": f"fund.{n}"} for n, id in enumerate(ids)]
+    moves = [
+        {"source": ids[n % 40], "destination": ids[(n + 1) % 40], "amount": 1 + n % 5, "id": f"move.{n}"}
+        for n in range(2 * STREAM_EVENTS)
+    ]
+    overdraft = [{"source": ids[0], "destination": ids[1], "amount": 10**9, "id": "too.much"}]
+    reversals = [{"reverses": f"fund.{n}", "amount": 100, "id": f"back.{n}.{k}"} for k in range(2) for n in range(40)]
+    items = first + moves + overdraft + reversals
+    assert len(items) > 2 * STREAM_EVENTS
+    written = ledger.transfer_batch(items)
+    assert [t.id for t in written] == [item["id"] for item in items]
+    assert [t.id for t in written if t.is_rejected] == ["too.much"]
+    for n in range(40):
+        assert ledger.transfer(f"fund.{n}").reversed_amount == 200
+    assert ledger.transfer("too.much").code == "insufficient_funds"
+    assert_books_balance(ledger)
+    assert ledger.verify().ok
+
+
+def test_many_new_accounts_and_currencies_in_one_write_read_back_exactly(ledger: tally.Ledger) -> None:
+    # Forty new accounts and currencies in one write take the set-based path
+    # (a JSON array of rows on PostgreSQL): every column, NULLs and awkward
+    # metadata included, must come back as it went in.
+    awkward = "tab\there, quote' \" , ünïcödé ✓, \\N, {braces}, NULL, [1, 2]"
+    store = ledger.store
+    head, _ = store.begin(1_700_000_000_000_000, 10)
+    currencies = [(f"QQ{n:02}", n % 19) for n in range(40)]
+    accounts = [
+        Account(
+            f"bulk:{n}", currencies[n][0], currencies[n][1], None if n % 2 else -(2**62), 2**62 if n % 3 else None,
+            3600 if n % 4 == 0 else None, ("open", "frozen", "closed")[n % 3],
+            {"note": awkward, "n": n} if n % 5 else {},
+            1_700_000_000_000_000 + n, n + 1, 2**40 - n, n, 2 * n, f"fp{n:030}",
+        )
+        for n in range(40)
+    ]  # fmt: skip
+    store.write(Changes(new_accounts=accounts, currencies=currencies, head=head))
+    store.commit()
+    for account in accounts:
+        stored = store.account(account.id)
+        assert stored == account
+        assert stored is not None and stored.fingerprint == account.fingerprint
+    assert store.currencies().items() >= dict(currencies).items()
+
+
+def test_parts_of_a_write_that_is_rolled_back_or_fails_leave_nothing(ledger: tally.Ledger) -> None:
+    # The store's side of a write sent in parts: what a part wrote goes with a
+    # rollback, an error in an early part surfaces by the last part (on
+    # PostgreSQL the parts run in a pipeline, so it shows at its sync), and
+    # the next write starts clean.
+    _seed(ledger)
+    store = ledger.store
+    before = store.head()
+    events = list(store.events(0, 1000))
+
+    def rows(first_seq: int, count: int) -> list[tuple[int, int, str, str, str]]:
+        data = '{"code":"XTS","scale":2}'
+        return [
+            (seq, before.time_us, "currency_registered", data, "0" * 64) for seq in range(first_seq, first_seq + count)
+        ]
+
+    refused = (sqlite3.IntegrityError, psycopg.errors.UniqueViolation)
+    for count in (1, 40):  # one row, and enough for the set-based path
+        head, _ = store.begin(before.time_us, 10)
+        store.write(Changes(journal=rows(head.seq + 1, count)))
+        store.rollback()
+        assert store.head() == before
+
+        # A part the database refuses (its last row repeats a seq), then a
+        # rollback: SQLite says so at once, PostgreSQL not until a sync.
+        head, _ = store.begin(before.time_us, 10)
+        with contextlib.suppress(*refused):
+            store.write(Changes(journal=rows(head.seq + 1, count) + rows(head.seq + count, 1)))
+        store.rollback()
+        assert store.head() == before
+
+        # The same refusal, then the last part: it reports the error.
+        head, _ = store.begin(before.time_us, 10)
+        store.write(Changes(journal=rows(head.seq + 1, count)))
+        last = Changes(journal=rows(head.seq + count, 1), head=Head(head.seq + count, "0" * 64, head.time_us))
+        with pytest.raises(refused) as raised:
+            store.write(last)
+        store.rollback()
+        assert not store.is_transient(raised.value)
+        assert store.head() == before
+        assert list(store.events(0, 1000)) == events
+
+    ledger.transfer("@world", "user:1", 5, id="after")
+    assert ledger.balance("user:1").posted == 255
     assert ledger.verify().ok
 
 

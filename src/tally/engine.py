@@ -18,7 +18,8 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from itertools import islice
+from typing import TypeVar, cast
 
 from tally.core.account import Account
 from tally.core.commands import (
@@ -46,6 +47,10 @@ T = TypeVar("T")
 
 Clock = Callable[[], float]
 
+# A group hands the store its rows in parts of about this many events, so
+# that a store across a network writes one part while the next is decided.
+STREAM_EVENTS = 100
+
 
 @dataclass(frozen=True, slots=True)
 class Written:
@@ -59,6 +64,18 @@ class Written:
 
     result: Result
     created: bool
+
+
+class _Sent:
+    """How much of a group's work the store has been handed so far."""
+
+    __slots__ = ("entries", "events", "hash", "transfers")
+
+    def __init__(self, hash: str) -> None:
+        self.events = 0
+        self.entries = 0
+        self.hash = hash  # the chain's hash after the last event sent
+        self.transfers: dict[str, Transfer] = {}  # new transfers sent, as they were then
 
 
 class _Item:
@@ -277,13 +294,14 @@ class Engine:
                 loaded = sorted(id for id, account in loader.accounts.items() if account is not None)
                 due += [id for id in self.store.due_for_accounts(loaded, now) if id not in seen]
             state = Working(loader, head.seq, now)
+            sent = None if dry_run else _Sent(head.hash)
             if due:
                 execute(state, ExpireDue(tuple(due)))
-            results = [self._execute(state, command) for command in commands]
-            if dry_run or not state.events:
+            results = [self._execute(state, command, sent) for command in commands]
+            if sent is None or not state.events:
                 self.store.rollback()
                 return results
-            self.store.write(self._changes(state, head, now))
+            self.store.write(self._changes(state, sent, final=True))
             self.store.commit()
             self.commits += 1
             return results
@@ -291,24 +309,60 @@ class Engine:
             self.store.rollback()
             raise
 
-    @staticmethod
-    def _execute(state: Working, command: Command) -> Written:
+    def _execute(self, state: Working, command: Command, sent: _Sent | None) -> Written:
         recorded = len(state.events)
-        result = execute(state, command)
+        if sent is not None and isinstance(command, TransferBatch) and not command.atomic:
+            # A long batch goes in slices, each sent to the store once decided
+            # (the same results: the items of a batch that is not atomic are
+            # decided one by one, in order, whatever the slicing).
+            results: list[Transfer] = []
+            for start in range(0, len(command.transfers), STREAM_EVENTS):
+                part = TransferBatch(command.transfers[start : start + STREAM_EVENTS], atomic=False)
+                results += cast(list[Transfer], execute(state, part))
+                self._send(state, sent)
+            result: Result = results
+        else:
+            result = execute(state, command)
+            if sent is not None:
+                self._send(state, sent)
         return Written(result, len(state.events) > recorded)
 
-    def _changes(self, state: Working, head: Head, now: int) -> Changes:
-        changes = Changes(entries=state.entries, currencies=list(state.currencies.items()))
-        previous = head.hash
+    def _send(self, state: Working, sent: _Sent) -> None:
+        """Hand the store the rows decided so far, once there are enough of them.
+
+        A store across a network starts writing them while the rules decide the
+        rest of the group: its work overlaps ours instead of following it.
+        """
+        if len(state.events) - sent.events >= STREAM_EVENTS:
+            self.store.write(self._changes(state, sent, final=False))
+
+    @staticmethod
+    def _changes(state: Working, sent: _Sent, *, final: bool) -> Changes:
+        """The rows not sent yet: the journal, entries and new transfers so far;
+        and, in the final part, the accounts, the changed transfers and the head."""
+        now = state.now_us
+        changes = Changes(entries=state.entries[sent.entries :])
+        previous = sent.hash
         journal = changes.journal
-        for seq, kind, data in state.events:
+        for seq, kind, data in state.events[sent.events :]:
             text = dumps(data)
             previous = chain_hash(previous, seq, now, kind, text)
             journal.append((seq, now, kind, text, previous))
+        sent.events, sent.entries, sent.hash = len(state.events), len(state.entries), previous
+        for id in islice(state.new_transfers, len(sent.transfers), None):
+            transfer = state.transfers[id]
+            changes.new_transfers.append(transfer)
+            sent.transfers[id] = transfer
+        if not final:
+            return changes
+        for id, transfer in state.transfers.items():
+            if id not in state.new_transfers or transfer is not sent.transfers[id]:
+                # Changed since it was sent, if new: a reversal or a resolution
+                # of a transfer made earlier in the same group.
+                changes.changed_transfers.append(transfer)
         for id, account in state.accounts.items():
             (changes.new_accounts if id in state.new_accounts else changes.changed_accounts).append(account)
-        for id, transfer in state.transfers.items():
-            (changes.new_transfers if id in state.new_transfers else changes.changed_transfers).append(transfer)
+        changes.currencies = list(state.currencies.items())
         changes.head = Head(state.seq, previous, now)
         return changes
 

@@ -32,7 +32,7 @@ class Working:
         self.events: list[tuple[int, str, dict[str, Any]]] = []
         self.entries: list[Entry] = []
         self.new_accounts: set[str] = set()
-        self.new_transfers: set[str] = set()
+        self.new_transfers: dict[str, None] = {}  # a set that keeps the order they were made in
 
     # --- reads: this layer, then the parent, then the loader -------------------
     def account(self, id: str) -> Account | None:
@@ -67,7 +67,7 @@ class Working:
     def put_transfer(self, transfer: Transfer, *, new: bool = False) -> None:
         self.transfers[transfer.id] = transfer
         if new:
-            self.new_transfers.add(transfer.id)
+            self.new_transfers[transfer.id] = None
 
     def child(self) -> Working:
         return Working(self.loader, self.seq, self.now_us, parent=self)
@@ -83,4 +83,4 @@ class Working:
         parent.events.extend(self.events)
         parent.entries.extend(self.entries)
         parent.new_accounts |= self.new_accounts
-        parent.new_transfers |= self.new_transfers
+        parent.new_transfers.update(self.new_transfers)

@@ -27,7 +27,12 @@ class Head:
 
 @dataclass(slots=True)
 class Changes:
-    """Everything one write transaction adds or changes, in journal order."""
+    """What one write transaction adds or changes, in journal order: all of it, or one part.
+
+    The engine may hand a store a long group's rows in parts, as it decides
+    them: every part but the last holds only journal events, entries and new
+    transfers, and has no head; the last holds the rest and the new head.
+    """
 
     journal: list[tuple[int, int, str, str, str]] = field(default_factory=list)  # seq, us, kind, data, hash
     new_accounts: list[Account] = field(default_factory=list)
@@ -63,7 +68,10 @@ class Store(Protocol):
 
     def load_currencies(self) -> dict[str, int]: ...
     def due_transfers(self, now_us: int, limit: int) -> list[str]: ...
-    def write(self, changes: Changes) -> None: ...
+    def write(self, changes: Changes) -> None:
+        """Write a part of the transaction's rows (see `Changes`); the part with the head is the last."""
+        ...
+
     def commit(self) -> None: ...
     def rollback(self) -> None: ...
     def is_transient(self, error: BaseException) -> bool:

@@ -199,10 +199,11 @@ class SQLiteStore(base.SnapshotIterators):
                 [base.entry_to_row(e) for e in changes.entries],
             )
         head = changes.head
-        assert head is not None
-        w.execute(
-            "UPDATE ledger_head SET seq = ?, hash = ?, time_us = ? WHERE id = 1", (head.seq, head.hash, head.time_us)
-        )
+        if head is not None:  # the last part of the transaction
+            w.execute(
+                "UPDATE ledger_head SET seq = ?, hash = ?, time_us = ? WHERE id = 1",
+                (head.seq, head.hash, head.time_us),
+            )
 
     def commit(self) -> None:
         self._writer.execute("COMMIT")
