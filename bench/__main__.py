@@ -34,8 +34,19 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--correctness-calls", type=int, default=Config.correctness_calls)
     parser.add_argument("--double-spend-rounds", type=int, default=Config.double_spend_rounds)
     parser.add_argument("--no-memory-probe", action="store_true", help="skip the separate-process memory probe")
-    parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the Markdown report")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        help=f"where to write the Markdown report (default: {RESULTS.name} for a full run with the default "
+        "settings; a run of some workloads or other sizes is only printed, so it never replaces the run of record)",
+    )
     return parser.parse_args(argv)
+
+
+def _is_default(argv: list[str]) -> bool:
+    """A full run at the default settings: the only one that may replace RESULTS.md by default."""
+    return not argv
 
 
 def _config(arguments: argparse.Namespace) -> Config:
@@ -63,7 +74,9 @@ def run_store(store: str, config: Config, chosen: set[int], emit: Callable[[Tabl
         uniform: Table | None = None
         for number, run in _plan(config, store):
             if number in chosen:
+                began = time.perf_counter()
                 table = run(places)
+                table.seconds = time.perf_counter() - began
                 uniform = table if number == 2 else uniform
                 if number == 3 and uniform is not None:
                     _hot_check(table, uniform)
@@ -93,7 +106,9 @@ def _plan(config: Config, store: str) -> list[tuple[int, Callable[[Places], Tabl
 
 
 def main(argv: list[str] | None = None) -> int:
-    arguments = _arguments(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    arguments = _arguments(argv)
+    output: Path | None = arguments.output or (RESULTS if _is_default(argv) else None)
     config = _config(arguments)
     chosen = {int(n) for n in arguments.workloads.split(",")}
     began = time.perf_counter()
@@ -120,17 +135,21 @@ def main(argv: list[str] | None = None) -> int:
     print(footer)
     # The reading of the results (what limits a missed target, what was
     # changed to meet one) is written by hand, and kept across reruns.
+    if output is None:
+        print(f"Not written to {RESULTS.name}: a partial run (pass --output FILE to keep it).")
+        return 0
     analysis = ANALYSIS.read_text() if ANALYSIS.exists() else ""
-    arguments.output.write_text("\n".join([*sections, footer, analysis]))
+    output.write_text("\n".join([*sections, footer, analysis]))
     return 0
 
 
-def _header(argv: list[str] | None) -> str:
-    command = "python -m bench" + ("" if not (argv or sys.argv[1:]) else " " + shlex.join(argv or sys.argv[1:]))
+def _header(argv: list[str]) -> str:
+    command = "python -m bench" + (" " + shlex.join(argv) if argv else "")
+    how = " (`make bench`)" if _is_default(argv) else ""
     lines = [
         "# Tally benchmarks",
         "",
-        f"Command: `{command}` (`make bench`). Run at {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.",
+        f"Command: `{command}`{how}. Run at {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.",
         "",
         "| machine | |",
         "| --- | --- |",

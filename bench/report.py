@@ -29,6 +29,7 @@ class Table:
     checks: list[Check] = field(default_factory=list)
     tally: Summary | None = None  # Tally's figures, for checks that compare workloads
     http: Summary | None = None  # the same, over HTTP
+    seconds: float | None = None  # how long the workload took, setup included
 
     def markdown(self) -> str:
         lines = [f"### {self.title}", "", self.how, ""]
@@ -39,6 +40,8 @@ class Table:
             lines += ["", *self.notes]
         if self.checks:
             lines += ["", *(check.line() for check in self.checks)]
+        if self.seconds is not None:
+            lines += ["", f"_This workload took {self.seconds:.0f} s, setup included._"]
         return "\n".join(lines) + "\n"
 
 

@@ -33,6 +33,7 @@ WORKLOADS = ("1. One client", "2. 3 clients, uniform", "3. 3 clients, one hot ac
 def _assert_every_table(report: str) -> None:
     for title in WORKLOADS:
         assert f"### {title}" in report
+    assert report.count("_This workload took ") == len(WORKLOADS)
     assert "met: zero violations for Tally (" in report
     assert "met: zero violations for Tally over HTTP (" in report
     # Tally over HTTP ran every workload against a real `tally serve`, without one failed request.
@@ -64,3 +65,19 @@ def test_every_workload_runs_on_postgres_and_writes_its_table(tmp_path: Path, po
     if "Not measured" in report:
         missing("PostgreSQL", report.split("Not measured: ", 1)[1].splitlines()[0])
     _assert_every_table(report)
+
+
+def test_a_partial_run_is_printed_and_leaves_the_run_of_record(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import bench.__main__ as entry
+
+    record = tmp_path / "RESULTS.md"
+    record.write_text("the run of record\n")
+    monkeypatch.setattr(entry, "RESULTS", record)
+    assert main([*TINY, "--stores", "sqlite", "--workloads", "1"]) == 0
+    assert record.read_text() == "the run of record\n"
+    printed = capsys.readouterr().out
+    assert "### 1. One client" in printed and "_This workload took " in printed
+    assert "(`make bench`)" not in printed  # only the full default run is `make bench`
+    assert "Not written to RESULTS.md: a partial run" in printed
