@@ -133,11 +133,11 @@ def main(argv: list[str] | None = None) -> int:
         run_store(store, config, chosen, emit)
     footer = f"_Total time: {time.perf_counter() - began:.0f} s._\n"
     print(footer)
-    # The reading of the results (what limits a missed target, what was
-    # changed to meet one) is written by hand, and kept across reruns.
     if output is None:
         print(f"Not written to {RESULTS.name}: a partial run (pass --output FILE to keep it).")
         return 0
+    # The reading of the results (what limits a missed target, what was
+    # changed to meet one) is written by hand, and kept across reruns.
     analysis = ANALYSIS.read_text() if ANALYSIS.exists() else ""
     output.write_text("\n".join([*sections, footer, analysis]))
     return 0
