@@ -409,6 +409,28 @@ def test_many_new_accounts_and_currencies_in_one_write_read_back_exactly(ledger:
     assert store.currencies().items() >= dict(currencies).items()
 
 
+def test_a_write_loads_every_id_it_asks_for_whatever_the_number_of_ids(ledger: tally.Ledger) -> None:
+    # On PostgreSQL a few ids go as parameters of their own and more as one
+    # array: lists of 2, 8, 9 and 12 ids (each with one that does not exist)
+    # cross from one to the other.
+    ledger.create_account("@world", currency="USD", min_balance=None)
+    ids = [f"a.{n}:b@c-d_e" for n in range(11)]
+    for n, id in enumerate(ids):
+        ledger.create_account(id, currency="USD")
+        ledger.transfer("@world", id, 5 + n, id=f"t-{n}")
+    store = ledger.store
+    for count in (1, 7, 8, 11):
+        head, _ = store.begin(store.head().time_us, 10)
+        try:
+            accounts, transfers = store.load([*ids[:count], "missing"], [*(f"t-{n}" for n in range(count)), "t-x"])
+        finally:
+            store.rollback()
+        assert {id: a.posted for id, a in accounts.items()} == {id: 5 + n for n, id in enumerate(ids[:count])}
+        assert {id: (t.destination, t.amount) for id, t in transfers.items()} == {
+            f"t-{n}": (ids[n], 5 + n) for n in range(count)
+        }
+
+
 def test_parts_of_a_write_that_is_rolled_back_or_fails_leave_nothing(ledger: tally.Ledger) -> None:
     # The store's side of a write sent in parts: what a part wrote goes with a
     # rollback, an error in an early part surfaces by the last part (on
