@@ -420,7 +420,7 @@ def test_a_write_loads_every_id_it_asks_for_whatever_the_number_of_ids(ledger: t
         ledger.transfer("@world", id, 5 + n, id=f"t-{n}")
     store = ledger.store
     for count in (1, 7, 8, 11):
-        head, _ = store.begin(store.head().time_us, 10)
+        store.begin(store.head().time_us, 10)
         try:
             accounts, transfers = store.load([*ids[:count], "missing"], [*(f"t-{n}" for n in range(count)), "t-x"])
         finally:
