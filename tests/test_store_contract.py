@@ -323,10 +323,12 @@ def test_a_batch_of_a_thousand_transfers_reads_back_exactly_as_written(ledger: t
     assert_books_balance(ledger)
 
 
-def test_a_batch_that_changes_many_accounts_keeps_every_column_of_each(ledger: tally.Ledger) -> None:
-    # Many changed accounts go in one statement (arrays joined by id on
-    # PostgreSQL): a column taken from the wrong array, or a NULL lost, would
-    # show here as a limit, status or metadata that changed with a balance.
+@pytest.mark.parametrize("count", [4, 80])
+def test_a_batch_that_changes_many_accounts_keeps_every_column_of_each(ledger: tally.Ledger, count: int) -> None:
+    # A few changed accounts go one statement each, many in one statement (on
+    # PostgreSQL arrays joined by id): a column taken from the wrong array, or
+    # a NULL lost, would show here as a limit, status or metadata that changed
+    # with a balance.
     awkward = "tab\there, quote' \" , ünïcödé ✓, \\N, {braces}, NULL"
     ledger.create_account("@world", currency="USD", min_balance=None)
     shapes: list[dict[str, Any]] = [
@@ -335,7 +337,7 @@ def test_a_batch_that_changes_many_accounts_keeps_every_column_of_each(ledger: t
         {"clearing_seconds": 3600, "metadata": {"note": awkward, "n": [1, None]}},
         {"max_balance": 10**6, "metadata": {"NULL": None}},
     ]
-    ids = [f"many:{n:03}" for n in range(80)]
+    ids = [f"many:{n:03}" for n in range(count)]
     for n, id in enumerate(ids):
         ledger.create_account(id, currency="USD", **shapes[n % len(shapes)])
     ledger.freeze(ids[-1], reason="frozen: takes no part")
@@ -383,14 +385,16 @@ def test_a_long_batch_sent_in_parts_records_the_changes_to_its_earlier_parts(led
     assert ledger.verify().ok
 
 
-def test_many_new_accounts_and_currencies_in_one_write_read_back_exactly(ledger: tally.Ledger) -> None:
-    # Forty new accounts and currencies in one write take the set-based path
-    # (a JSON array of rows on PostgreSQL): every column, NULLs and awkward
-    # metadata included, must come back as it went in.
+@pytest.mark.parametrize("count", [1, 3, 40])
+def test_many_new_accounts_and_currencies_in_one_write_read_back_exactly(ledger: tally.Ledger, count: int) -> None:
+    # New accounts and currencies in one write: a few go one row per
+    # statement, forty take the set-based path (a JSON array of rows on
+    # PostgreSQL). Every column, NULLs and awkward metadata included, must
+    # come back as it went in.
     awkward = "tab\there, quote' \" , ünïcödé ✓, \\N, {braces}, NULL, [1, 2]"
     store = ledger.store
     head, _ = store.begin(1_700_000_000_000_000, 10)
-    currencies = [(f"QQ{n:02}", n % 19) for n in range(40)]
+    currencies = [(f"QQ{n:02}", n % 19) for n in range(count)]
     accounts = [
         Account(
             f"bulk:{n}", currencies[n][0], currencies[n][1], None if n % 2 else -(2**62), 2**62 if n % 3 else None,
@@ -398,7 +402,7 @@ def test_many_new_accounts_and_currencies_in_one_write_read_back_exactly(ledger:
             {"note": awkward, "n": n} if n % 5 else {},
             1_700_000_000_000_000 + n, n + 1, 2**40 - n, n, 2 * n, f"fp{n:030}",
         )
-        for n in range(40)
+        for n in range(count)
     ]  # fmt: skip
     store.write(Changes(new_accounts=accounts, currencies=currencies, head=head))
     store.commit()
