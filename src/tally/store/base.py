@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
@@ -145,7 +146,7 @@ class Snapshot:
 
     def iter_journal(self) -> Iterator[tuple[int, int, str, str, str]]:
         """(seq, created_us, kind, data as stored, hash), in seq order."""
-        return self._stream("SELECT seq, created_us, kind, data, hash FROM journal ORDER BY seq", tuple)
+        return self._stream(f"SELECT {JOURNAL_COLUMNS} FROM journal ORDER BY seq", tuple)
 
     def iter_accounts(self) -> Iterator[Account]:
         return self._stream(f"SELECT {ACCOUNT_COLUMNS} FROM accounts ORDER BY id", account_from_row)
@@ -192,6 +193,8 @@ TRANSFER_COLUMNS = (
     "resolved_seq, resolution, fingerprint"
 )
 ENTRY_COLUMNS = "account_id, seq, transfer_id, amount, balance_after, created_us, reason"
+JOURNAL_COLUMNS = "seq, created_us, kind, data, hash"
+CURRENCY_COLUMNS = "code, scale"
 KEY_COLUMNS = ("id", "token_hash", "role", "accounts", "name", "created_us", "revoked_us")
 
 
@@ -293,5 +296,18 @@ def event_from_row(row: Sequence[Any]) -> Event:
     return Event(row[0], row[2], json.loads(row[3]), row[1], row[4])
 
 
+HEAD_UPDATE = "UPDATE ledger_head SET seq = {p}, hash = {p}, time_us = {p} WHERE id = 1"
+
+
+def head_row(head: Head) -> tuple[int, str, int]:
+    return (head.seq, head.hash, head.time_us)
+
+
 def placeholders(columns: str, mark: str) -> str:
     return ", ".join([mark] * len(columns.split(",")))
+
+
+@functools.cache
+def insert_sql(table: str, columns: str, mark: str) -> str:
+    """One row's INSERT into `table`, built once: every write sends some."""
+    return f"INSERT INTO {table} ({columns}) VALUES ({placeholders(columns, mark)})"

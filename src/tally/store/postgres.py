@@ -71,7 +71,6 @@ _LOAD_TRANSFERS = f"SELECT {base.TRANSFER_COLUMNS} FROM transfers WHERE id"
 # more than two plain parameters, on every commit of low load; one statement
 # per list length is prepared by the connection.
 _IDS_IN_MAX = 8
-_JOURNAL_COLUMNS = "seq, created_us, kind, data, hash"
 # The SQL type of every column a write sends as an array element; the rest are text.
 _TYPES = {
     "seq": "bigint", "created_us": "bigint", "amount": "bigint", "balance_after": "bigint",
@@ -121,6 +120,9 @@ _UPDATE_ACCOUNTS = (
     + ", ".join(f"%b::{_TYPES.get(name, 'text')}[]" for name in _UPDATED)
     + f") AS u({', '.join(_UPDATED)}) WHERE a.id = u.id"
 )
+_ACCOUNT_UPDATE = base.ACCOUNT_UPDATE.format(p="%s")
+_TRANSFER_UPDATE = base.TRANSFER_UPDATE.format(p="%s")
+_HEAD_UPDATE = base.HEAD_UPDATE.format(p="%s")
 # SQLSTATE classes of OperationalError that trying again cannot fix.
 _NEVER_TRANSIENT = (pg_errors.ProgramLimitExceeded,)
 _SCHEMES = ("postgresql+psycopg://", "postgresql://", "postgres://")
@@ -282,8 +284,8 @@ class PostgresStore(base.SnapshotIterators):
             self._sending = (stack, cursor)
         cursor = self._sending[1]
         inserts: list[tuple[str, str, Sequence[Sequence[Any]]]] = [
-            ("journal", _JOURNAL_COLUMNS, changes.journal),
-            ("currencies", "code, scale", changes.currencies),
+            ("journal", base.JOURNAL_COLUMNS, changes.journal),
+            ("currencies", base.CURRENCY_COLUMNS, changes.currencies),
             ("accounts", base.ACCOUNT_COLUMNS, [base.account_to_row(a) for a in changes.new_accounts]),
             ("transfers", base.TRANSFER_COLUMNS, [base.transfer_to_row(t, bool) for t in changes.new_transfers]),
             ("entries", base.ENTRY_COLUMNS, [base.entry_to_row(e) for e in changes.entries]),
@@ -292,8 +294,7 @@ class PostgresStore(base.SnapshotIterators):
             if len(rows) >= SET_ROWS_MIN:
                 cursor.execute(_insert_from_json(table, columns), (orjson.dumps(rows).decode(),))
             elif rows:
-                marks = base.placeholders(columns, "%s")
-                cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)
+                cursor.executemany(base.insert_sql(table, columns, "%s"), rows)
         head = changes.head
         if head is None:
             return  # more parts follow
@@ -301,13 +302,11 @@ class PostgresStore(base.SnapshotIterators):
         if len(changed) >= SET_ROWS_MIN:
             cursor.execute(_UPDATE_ACCOUNTS, [list(column) for column in zip(*changed, strict=True)])
         elif changed:
-            cursor.executemany(base.ACCOUNT_UPDATE.format(p="%s"), changed)
+            cursor.executemany(_ACCOUNT_UPDATE, changed)
         if changes.changed_transfers:
             rows = [base.transfer_update_row(t) for t in changes.changed_transfers]
-            cursor.executemany(base.TRANSFER_UPDATE.format(p="%s"), rows)
-        cursor.execute(
-            "UPDATE ledger_head SET seq = %s, hash = %s, time_us = %s WHERE id = 1", (head.seq, head.hash, head.time_us)
-        )
+            cursor.executemany(_TRANSFER_UPDATE, rows)
+        cursor.execute(_HEAD_UPDATE, base.head_row(head))
         self._end_sending()
 
     def _end_sending(self) -> None:
@@ -411,7 +410,9 @@ class PostgresStore(base.SnapshotIterators):
         return int(row[0] or 0) if row is not None else 0
 
     def events(self, after: int, limit: int) -> list[Event]:
-        rows = self._all(f"SELECT {_JOURNAL_COLUMNS} FROM journal WHERE seq > %s ORDER BY seq LIMIT %s", (after, limit))
+        rows = self._all(
+            f"SELECT {base.JOURNAL_COLUMNS} FROM journal WHERE seq > %s ORDER BY seq LIMIT %s", (after, limit)
+        )
         return [base.event_from_row(row) for row in rows]
 
     def due_for_accounts(self, ids: Sequence[str], now_us: int) -> list[str]:

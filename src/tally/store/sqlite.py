@@ -40,6 +40,11 @@ def sqlite_path(url: str) -> tuple[str, bool]:
     return url[len("sqlite:///") :].split("?", 1)[0], False
 
 
+_ACCOUNT_UPDATE = base.ACCOUNT_UPDATE.format(p="?")
+_TRANSFER_UPDATE = base.TRANSFER_UPDATE.format(p="?")
+_HEAD_UPDATE = base.HEAD_UPDATE.format(p="?")
+
+
 class SQLiteStore(base.SnapshotIterators):
     dialect = "sqlite"
 
@@ -170,40 +175,30 @@ class SQLiteStore(base.SnapshotIterators):
 
     def write(self, changes: Changes) -> None:
         w = self._writer
-        w.executemany("INSERT INTO journal (seq, created_us, kind, data, hash) VALUES (?, ?, ?, ?, ?)", changes.journal)
+        w.executemany(base.insert_sql("journal", base.JOURNAL_COLUMNS, "?"), changes.journal)
         if changes.currencies:
-            w.executemany("INSERT INTO currencies (code, scale) VALUES (?, ?)", changes.currencies)
+            w.executemany(base.insert_sql("currencies", base.CURRENCY_COLUMNS, "?"), changes.currencies)
         if changes.new_accounts:
-            marks = base.placeholders(base.ACCOUNT_COLUMNS, "?")
             w.executemany(
-                f"INSERT INTO accounts ({base.ACCOUNT_COLUMNS}) VALUES ({marks})",
+                base.insert_sql("accounts", base.ACCOUNT_COLUMNS, "?"),
                 [base.account_to_row(a) for a in changes.new_accounts],
             )
         if changes.changed_accounts:
-            w.executemany(
-                base.ACCOUNT_UPDATE.format(p="?"), [base.account_update_row(a) for a in changes.changed_accounts]
-            )
+            w.executemany(_ACCOUNT_UPDATE, [base.account_update_row(a) for a in changes.changed_accounts])
         if changes.new_transfers:
-            marks = base.placeholders(base.TRANSFER_COLUMNS, "?")
             w.executemany(
-                f"INSERT INTO transfers ({base.TRANSFER_COLUMNS}) VALUES ({marks})",
+                base.insert_sql("transfers", base.TRANSFER_COLUMNS, "?"),
                 [base.transfer_to_row(t) for t in changes.new_transfers],
             )
         if changes.changed_transfers:
-            w.executemany(
-                base.TRANSFER_UPDATE.format(p="?"), [base.transfer_update_row(t) for t in changes.changed_transfers]
-            )
+            w.executemany(_TRANSFER_UPDATE, [base.transfer_update_row(t) for t in changes.changed_transfers])
         if changes.entries:
             w.executemany(
-                f"INSERT INTO entries ({base.ENTRY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [base.entry_to_row(e) for e in changes.entries],
+                base.insert_sql("entries", base.ENTRY_COLUMNS, "?"), [base.entry_to_row(e) for e in changes.entries]
             )
         head = changes.head
         if head is not None:  # the last part of the transaction
-            w.execute(
-                "UPDATE ledger_head SET seq = ?, hash = ?, time_us = ? WHERE id = 1",
-                (head.seq, head.hash, head.time_us),
-            )
+            w.execute(_HEAD_UPDATE, base.head_row(head))
 
     def commit(self) -> None:
         self._writer.execute("COMMIT")
@@ -293,7 +288,7 @@ class SQLiteStore(base.SnapshotIterators):
 
     def events(self, after: int, limit: int) -> list[Event]:
         rows = self._reader().execute(
-            "SELECT seq, created_us, kind, data, hash FROM journal WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit)
+            f"SELECT {base.JOURNAL_COLUMNS} FROM journal WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit)
         )
         return [base.event_from_row(row) for row in rows]
 
