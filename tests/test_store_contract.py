@@ -435,6 +435,30 @@ def test_a_write_loads_every_id_it_asks_for_whatever_the_number_of_ids(ledger: t
         }
 
 
+def test_an_account_is_read_with_exactly_its_due_holds(ledger: tally.Ledger, clock: FakeClock) -> None:
+    # One query answers both: the account, and the holds touching it (either
+    # side) whose time has come; not later ones, not other accounts' ones.
+    ledger.create_account("@world", currency="USD", min_balance=None)
+    for id in ("a.1:b@c-d_e", "other"):
+        ledger.create_account(id, currency="USD")
+        ledger.transfer("@world", id, 1_000, id=f"fund-{id}")
+    account = "a.1:b@c-d_e"
+    ledger.transfer(account, "other", 10, id="out:due@1", pending=True, expires_in=60)
+    ledger.transfer("other", account, 20, id="in.due-2_x", pending=True, expires_in=30)
+    ledger.transfer(account, "other", 30, id="out-later", pending=True, expires_in=600)
+    ledger.transfer("other", "@world", 40, id="not-theirs", pending=True, expires_in=30)
+    store = ledger.store
+    clock.advance(60)
+    found, due = store.account_due(account, ledger.engine.now_us())
+    assert found is not None
+    assert (found.id, found.posted, found.pending_in, found.pending_out) == (account, 1_000, 20, 40)
+    assert sorted(due) == ["in.due-2_x", "out:due@1"]
+    assert sorted(store.account_due("other", ledger.engine.now_us())[1]) == ["in.due-2_x", "not-theirs", "out:due@1"]
+    assert store.account_due("missing", ledger.engine.now_us()) == (None, [])
+    assert ledger.balance(account) == tally.Balance(posted=1_000, pending_in=0, pending_out=30, available=970)
+    assert store.account_due(account, ledger.engine.now_us())[1] == []
+
+
 def test_parts_of_a_write_that_is_rolled_back_or_fails_leave_nothing(ledger: tally.Ledger) -> None:
     # The store's side of a write sent in parts: what a part wrote goes with a
     # rollback, an error in an early part surfaces by the last part (on

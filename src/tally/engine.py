@@ -384,11 +384,13 @@ class Engine:
 
     def expire_for(self, account_ids: Sequence[str]) -> None:
         """Before a read: expire the due holds that touch these accounts."""
-        if not account_ids:
-            return
-        due = self.store.due_for_accounts(account_ids, self.now_us())
-        if due:
-            self.submit(ExpireDue(tuple(due)))
+        if account_ids:
+            self.expire(self.store.due_for_accounts(account_ids, self.now_us()))
+
+    def expire(self, ids: Sequence[str]) -> None:
+        """Expire these holds, each if it is still due when the write runs."""
+        if ids:
+            self.submit(ExpireDue(tuple(ids)))
 
     def close(self) -> None:
         with self._lock:

@@ -155,8 +155,10 @@ class Ledger:
 
     def account(self, id: str) -> Account:
         check_id(id)
-        self.engine.expire_for([id])
-        account = self.store.account(id)
+        account, due = self.store.account_due(id, self.engine.now_us())
+        if due:
+            self.engine.expire(due)
+            account = self.store.account(id)
         if account is None:
             raise AccountNotFound(f"no account {id}")
         return account

@@ -423,6 +423,18 @@ class PostgresStore(base.SnapshotIterators):
         )
         return [row[0] for row in rows]
 
+    def account_due(self, id: str, now_us: int) -> tuple[Account | None, list[str]]:
+        # One round trip, not two: a balance read is the most frequent call there is.
+        row = self._one(
+            f"SELECT {base.ACCOUNT_COLUMNS}, ARRAY(SELECT id FROM transfers "
+            "WHERE status = 'pending' AND expires_us <= %s AND (source = %s OR destination = %s)) "
+            "FROM accounts WHERE id = %s",
+            (now_us, id, id, id),
+        )
+        if row is None:
+            return None, []
+        return base.account_from_row(row), row[-1]
+
     def next_expiry(self) -> int | None:
         row = self._one("SELECT min(expires_us) FROM transfers WHERE status = 'pending'")
         return None if row is None or row[0] is None else int(row[0])

@@ -8,6 +8,7 @@ per thread; WAL lets readers run beside the writer. Between processes,
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sqlite3
 import tempfile
@@ -303,6 +304,23 @@ class SQLiteStore(base.SnapshotIterators):
             (now_us, *ids, *ids),
         )
         return [row[0] for row in rows]
+
+    def account_due(self, id: str, now_us: int) -> tuple[Account | None, list[str]]:
+        # The same due-hold query as `due_for_accounts`, as a column beside the account's.
+        row = (
+            self._reader()
+            .execute(
+                f"SELECT {base.ACCOUNT_COLUMNS}, (SELECT json_group_array(id) FROM transfers "
+                "WHERE status = 'pending' AND expires_us <= ? AND (+source = ? OR +destination = ?)) "
+                "FROM accounts WHERE id = ?",
+                (now_us, id, id, id),
+            )
+            .fetchone()
+        )
+        if row is None:
+            return None, []
+        due: list[str] = [] if row[-1] == "[]" else json.loads(row[-1])
+        return base.account_from_row(row), due
 
     def next_expiry(self) -> int | None:
         row = self._reader().execute("SELECT min(expires_us) FROM transfers WHERE status = 'pending'").fetchone()
