@@ -393,7 +393,7 @@ def test_many_new_accounts_and_currencies_in_one_write_read_back_exactly(ledger:
     # come back as it went in.
     awkward = "tab\there, quote' \" , ünïcödé ✓, \\N, {braces}, NULL, [1, 2]"
     store = ledger.store
-    head, _ = store.begin(1_700_000_000_000_000, 10)
+    head = store.begin(1_700_000_000_000_000, 10).head
     currencies = [(f"QQ{n:02}", n % 19) for n in range(count)]
     accounts = [
         Account(
@@ -422,17 +422,20 @@ def test_a_write_loads_every_id_it_asks_for_whatever_the_number_of_ids(ledger: t
     for n, id in enumerate(ids):
         ledger.create_account(id, currency="USD")
         ledger.transfer("@world", id, 5 + n, id=f"t-{n}")
+    # `begin` loads them with the head (one round trip), `load` later on.
     store = ledger.store
     for count in (1, 7, 8, 11):
-        store.begin(store.head().time_us, 10)
+        account_ids, transfer_ids = [*ids[:count], "missing"], [*(f"t-{n}" for n in range(count)), "t-x"]
+        begun = store.begin(store.head().time_us, 10, account_ids, transfer_ids)
         try:
-            accounts, transfers = store.load([*ids[:count], "missing"], [*(f"t-{n}" for n in range(count)), "t-x"])
+            loaded = [(begun.accounts, begun.transfers), store.load(account_ids, transfer_ids)]
         finally:
             store.rollback()
-        assert {id: a.posted for id, a in accounts.items()} == {id: 5 + n for n, id in enumerate(ids[:count])}
-        assert {id: (t.destination, t.amount) for id, t in transfers.items()} == {
-            f"t-{n}": (ids[n], 5 + n) for n in range(count)
-        }
+        for accounts, transfers in loaded:
+            assert {id: a.posted for id, a in accounts.items()} == {id: 5 + n for n, id in enumerate(ids[:count])}
+            assert {id: (t.destination, t.amount) for id, t in transfers.items()} == {
+                f"t-{n}": (ids[n], 5 + n) for n in range(count)
+            }
 
 
 def test_an_account_is_read_with_exactly_its_due_holds(ledger: tally.Ledger, clock: FakeClock) -> None:
@@ -477,21 +480,21 @@ def test_parts_of_a_write_that_is_rolled_back_or_fails_leave_nothing(ledger: tal
 
     refused = (sqlite3.IntegrityError, psycopg.errors.UniqueViolation)
     for count in (1, 40):  # one row, and enough for the set-based path
-        head, _ = store.begin(before.time_us, 10)
+        head = store.begin(before.time_us, 10).head
         store.write(Changes(journal=rows(head.seq + 1, count)))
         store.rollback()
         assert store.head() == before
 
         # A part the database refuses (its last row repeats a seq), then a
         # rollback: SQLite says so at once, PostgreSQL not until a sync.
-        head, _ = store.begin(before.time_us, 10)
+        head = store.begin(before.time_us, 10).head
         with contextlib.suppress(*refused):
             store.write(Changes(journal=rows(head.seq + 1, count) + rows(head.seq + count, 1)))
         store.rollback()
         assert store.head() == before
 
         # The same refusal, then the last part: it reports the error.
-        head, _ = store.begin(before.time_us, 10)
+        head = store.begin(before.time_us, 10).head
         store.write(Changes(journal=rows(head.seq + 1, count)))
         last = Changes(journal=rows(head.seq + count, 1), head=Head(head.seq + count, "0" * 64, head.time_us))
         with pytest.raises(refused) as raised:

@@ -109,9 +109,17 @@ class _Loader:
         accounts of transfers that were just found (reversals, holds)."""
         transfer_ids -= self.transfers.keys()
         account_ids -= self.accounts.keys()
-        if not (transfer_ids or account_ids):
-            return
-        accounts, transfers = self.store.load(list(account_ids), list(transfer_ids))
+        if transfer_ids or account_ids:
+            self.add(account_ids, transfer_ids, *self.store.load(list(account_ids), list(transfer_ids)))
+
+    def add(
+        self,
+        account_ids: set[str],
+        transfer_ids: set[str],
+        accounts: Mapping[str, Account],
+        transfers: Mapping[str, Transfer],
+    ) -> None:
+        """Keep what a load of these ids found, and load the accounts of the transfers it found."""
         self._keep(account_ids, accounts, self.accounts)
         self._keep(transfer_ids, transfers, self.transfers)
         parties = {id for t in transfers.values() for id in (t.source, t.destination)} - self.accounts.keys()
@@ -278,14 +286,19 @@ class Engine:
 
     def _run(self, commands: list[Command], dry_run: bool) -> list[Written]:
         clock_now = self.now_us()
-        head, due = self.store.begin(clock_now, EXPIRY_BATCH_MAX)
+        # The ids the commands name are loaded with the head, in the same round trip.
+        accounts, transfers = _touched(commands)
+        head, due, found_accounts, found_transfers = self.store.begin(
+            clock_now, EXPIRY_BATCH_MAX, list(accounts), list(transfers)
+        )
         try:
             # Time never goes backwards along the journal. (Should the clock
             # step back, holds due by the head's time wait for a later group.)
             now = max(clock_now, head.time_us)
             loader = _Loader(self.store, self._currencies)
-            accounts, transfers = _touched([*commands, ExpireDue(tuple(due))])
-            loader.prefetch(accounts, transfers)
+            loader.add(accounts, transfers, found_accounts, found_transfers)
+            if due:
+                loader.prefetch(*_touched([ExpireDue(tuple(due))]))
             if len(due) >= EXPIRY_BATCH_MAX:
                 # The sweep is bounded and left some due: those of the accounts
                 # this group reads (reversals' and holds' too, now loaded) must

@@ -8,7 +8,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import orjson
 
@@ -24,6 +24,15 @@ class Head:
     seq: int
     hash: str
     time_us: int
+
+
+class Begun(NamedTuple):
+    """What `Store.begin` found: the head, the holds due, and the rows the write asked for."""
+
+    head: Head
+    due: list[str]
+    accounts: dict[str, Account]
+    transfers: dict[str, Transfer]
 
 
 @dataclass(slots=True)
@@ -52,12 +61,15 @@ class Store(Protocol):
     dialect: str
 
     # --- the write unit of work (one per engine; the engine serialises it) ----
-    def begin(self, now_us: int, due_limit: int) -> tuple[Head, list[str]]:
-        """Start a write transaction, lock the journal head, and list the holds due.
+    def begin(
+        self, now_us: int, due_limit: int, account_ids: Sequence[str] = (), transfer_ids: Sequence[str] = ()
+    ) -> Begun:
+        """Start a write transaction, lock the journal head, list the holds due, and load rows.
 
         One call, so that a store across a network asks in one round trip: the
         head, then (holding its lock) up to `due_limit` pending transfers whose
-        time has come by `now_us`, soonest first.
+        time has come by `now_us`, soonest first, and the accounts and
+        transfers with these ids that exist (what `load` answers).
         """
         ...
 

@@ -33,10 +33,11 @@ from tally.core.errors import Unavailable, ValidationError
 from tally.core.events import Event
 from tally.core.transfer import Entry, Transfer
 from tally.store import base
-from tally.store.base import Changes, Head
+from tally.store.base import Begun, Changes, Head
 from tally.store.migrate import SCHEMA_REVISION, postgres_revision, upgrade_postgres
 
 Connection = psycopg.Connection[TupleRow]
+Cursor = psycopg.Cursor[TupleRow]
 T = TypeVar("T")
 
 CONNECT_TIMEOUT_SECONDS = 10
@@ -93,6 +94,13 @@ def _insert_from_json(table: str, columns: str) -> str:
     names = [name.strip() for name in columns.split(",")]
     values = ", ".join(f"(r->>{i})::{_TYPES.get(name, 'text')}" for i, name in enumerate(names))
     return f"INSERT INTO {table} ({columns}) SELECT {values} FROM jsonb_array_elements(%s::jsonb) AS r"
+
+
+def _loaded(accounts: Cursor | None, transfers: Cursor | None) -> tuple[dict[str, Account], dict[str, Transfer]]:
+    return (
+        {a.id: a for a in map(base.account_from_row, accounts.fetchall())} if accounts else {},
+        {t.id: t for t in map(base.transfer_from_row, transfers.fetchall())} if transfers else {},
+    )
 
 
 def _by_ids(select: str, ids: Sequence[str]) -> tuple[str, Sequence[Any]]:
@@ -225,24 +233,29 @@ class PostgresStore(base.SnapshotIterators):
         return self._read(lambda connection: connection.execute(sql, params).fetchone())
 
     # --- the write unit of work ---------------------------------------------------
-    def begin(self, now_us: int, due_limit: int) -> tuple[Head, list[str]]:
+    def begin(
+        self, now_us: int, due_limit: int, account_ids: Sequence[str] = (), transfer_ids: Sequence[str] = ()
+    ) -> Begun:
         writer = self._writer_connection()
         try:
             if writer.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
                 writer.rollback()
-            # One round trip: the server runs the due query once it holds the lock.
+            # One round trip: the server runs the due query and the loads once
+            # it holds the lock, so they see every write committed before it.
             with writer.pipeline():
                 head = writer.execute(_LOCK_HEAD)
                 due = writer.execute(_DUE, (now_us, due_limit))
+                loads = self._send_loads(writer, account_ids, transfer_ids)
             row = head.fetchone()
             due_ids = [id for (id,) in due.fetchall()]
+            accounts, transfers = _loaded(*loads)
         except BaseException:
             # A lock timeout leaves the transaction aborted: end it here, since
             # the engine only rolls back what begin() has opened.
             self.rollback()
             raise
         assert row is not None, "ledger_head has its one row from the first migration"
-        return Head(row[0], row[1], row[2]), due_ids
+        return Begun(Head(row[0], row[1], row[2]), due_ids, accounts, transfers)
 
     def _w(self) -> Connection:
         writer = self._writer
@@ -255,12 +268,17 @@ class PostgresStore(base.SnapshotIterators):
     ) -> tuple[dict[str, Account], dict[str, Transfer]]:
         writer = self._w()
         with writer.pipeline():
-            accounts = writer.execute(*_by_ids(_LOAD_ACCOUNTS, account_ids)) if account_ids else None
-            transfers = writer.execute(*_by_ids(_LOAD_TRANSFERS, transfer_ids)) if transfer_ids else None
-        return (
-            {a.id: a for a in map(base.account_from_row, accounts.fetchall())} if accounts else {},
-            {t.id: t for t in map(base.transfer_from_row, transfers.fetchall())} if transfers else {},
-        )
+            loads = self._send_loads(writer, account_ids, transfer_ids)
+        return _loaded(*loads)
+
+    @staticmethod
+    def _send_loads(
+        writer: Connection, account_ids: Sequence[str], transfer_ids: Sequence[str]
+    ) -> tuple[Cursor | None, Cursor | None]:
+        """Queue the loads in the open pipeline; `_loaded` reads them after its sync."""
+        accounts = writer.execute(*_by_ids(_LOAD_ACCOUNTS, account_ids)) if account_ids else None
+        transfers = writer.execute(*_by_ids(_LOAD_TRANSFERS, transfer_ids)) if transfer_ids else None
+        return accounts, transfers
 
     def load_currencies(self) -> dict[str, int]:
         return dict(self._w().execute("SELECT code, scale FROM currencies").fetchall())

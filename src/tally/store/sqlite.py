@@ -22,7 +22,7 @@ from tally.core.errors import ValidationError
 from tally.core.events import Event
 from tally.core.transfer import Entry, Transfer
 from tally.store import base
-from tally.store.base import Changes, Head
+from tally.store.base import Begun, Changes, Head
 from tally.store.schema import SCHEMA_REVISION
 
 BUSY_TIMEOUT_MS = 10_000
@@ -132,10 +132,13 @@ class SQLiteStore(base.SnapshotIterators):
             engine.dispose()
 
     # --- the write unit of work ---------------------------------------------------
-    def begin(self, now_us: int, due_limit: int) -> tuple[Head, list[str]]:
+    def begin(
+        self, now_us: int, due_limit: int, account_ids: Sequence[str] = (), transfer_ids: Sequence[str] = ()
+    ) -> Begun:
         self._writer.execute("BEGIN IMMEDIATE")
         seq, hash, time_us = self._writer.execute("SELECT seq, hash, time_us FROM ledger_head").fetchone()
-        return Head(seq, hash, time_us), self.due_transfers(now_us, due_limit)
+        due = self.due_transfers(now_us, due_limit)
+        return Begun(Head(seq, hash, time_us), due, *self.load(account_ids, transfer_ids))
 
     def load(
         self, account_ids: Sequence[str], transfer_ids: Sequence[str]
