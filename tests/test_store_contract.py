@@ -464,9 +464,9 @@ def test_an_account_is_read_with_exactly_its_due_holds(ledger: tally.Ledger, clo
 
 def test_parts_of_a_write_that_is_rolled_back_or_fails_leave_nothing(ledger: tally.Ledger) -> None:
     # The store's side of a write sent in parts: what a part wrote goes with a
-    # rollback, an error in an early part surfaces by the last part (on
-    # PostgreSQL the parts run in a pipeline, so it shows at its sync), and
-    # the next write starts clean.
+    # rollback, an error in an early part surfaces by the commit at the latest
+    # (on PostgreSQL the parts and the COMMIT run in a pipeline, so it shows at
+    # its sync) and commits nothing, and the next write starts clean.
     _seed(ledger)
     store = ledger.store
     before = store.head()
@@ -493,12 +493,13 @@ def test_parts_of_a_write_that_is_rolled_back_or_fails_leave_nothing(ledger: tal
         store.rollback()
         assert store.head() == before
 
-        # The same refusal, then the last part: it reports the error.
+        # The same refusal, then the last part and the commit: they report the error.
         head = store.begin(before.time_us, 10).head
         store.write(Changes(journal=rows(head.seq + 1, count)))
         last = Changes(journal=rows(head.seq + count, 1), head=Head(head.seq + count, "0" * 64, head.time_us))
         with pytest.raises(refused) as raised:
             store.write(last)
+            store.commit()
         store.rollback()
         assert not store.is_transient(raised.value)
         assert store.head() == before

@@ -82,10 +82,17 @@ class Store(Protocol):
     def load_currencies(self) -> dict[str, int]: ...
     def due_transfers(self, now_us: int, limit: int) -> list[str]: ...
     def write(self, changes: Changes) -> None:
-        """Write a part of the transaction's rows (see `Changes`); the part with the head is the last."""
+        """Write a part of the transaction's rows (see `Changes`); the part with the head is the last.
+
+        A store may leave the rows to run while the engine goes on: an error
+        of any part is raised by the next `write` or by `commit` at the latest.
+        """
         ...
 
-    def commit(self) -> None: ...
+    def commit(self) -> None:
+        """Commit the transaction, or raise the error of a part written before it."""
+        ...
+
     def rollback(self) -> None: ...
     def is_transient(self, error: BaseException) -> bool:
         """Whether a write that raised `error` may simply be tried again."""

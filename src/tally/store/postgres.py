@@ -288,11 +288,14 @@ class PostgresStore(base.SnapshotIterators):
         return [row[0] for row in rows]
 
     def write(self, changes: Changes) -> None:
-        """Send this part of the transaction's rows; the last part (with the head) waits for all.
+        """Send this part of the transaction's rows; `commit` waits for all of them.
 
         Every part goes through one pipeline, opened by the first: a part is
-        sent and left to run on the server while the engine decides the next,
-        and the last one's sync reports an error of any of them.
+        sent and left to run on the server while the engine decides the next.
+        The COMMIT goes in the same pipeline, so the one sync after it reports
+        an error of any part (the server then skips the COMMIT), and a write
+        group takes two round trips: `begin` (the head and the loads), then
+        the rows with the COMMIT.
         """
         if self._sending is None:
             writer = self._w()
@@ -325,7 +328,6 @@ class PostgresStore(base.SnapshotIterators):
             rows = [base.transfer_update_row(t) for t in changes.changed_transfers]
             cursor.executemany(_TRANSFER_UPDATE, rows)
         cursor.execute(_HEAD_UPDATE, base.head_row(head))
-        self._end_sending()
 
     def _end_sending(self) -> None:
         """Leave the pipeline: wait for every statement sent, and raise the first error."""
@@ -334,7 +336,12 @@ class PostgresStore(base.SnapshotIterators):
             sending[0].close()
 
     def commit(self) -> None:
-        self._w().commit()
+        if self._sending is None:
+            self._w().commit()
+            return
+        # Not prepared: a named prepared statement cannot be a COMMIT.
+        self._sending[1].execute("COMMIT", prepare=False)
+        self._end_sending()
 
     def rollback(self) -> None:
         with contextlib.suppress(psycopg.Error):
