@@ -298,7 +298,7 @@ class Engine:
             loader = _Loader(self.store, self._currencies)
             loader.add(accounts, transfers, found_accounts, found_transfers)
             if due:
-                loader.prefetch(*_touched([ExpireDue(tuple(due))]))
+                loader.prefetch(set(), set(due))
             if len(due) >= EXPIRY_BATCH_MAX:
                 # The sweep is bounded and left some due: those of the accounts
                 # this group reads (reversals' and holds' too, now loaded) must

@@ -131,6 +131,15 @@ _UPDATE_ACCOUNTS = (
 _ACCOUNT_UPDATE = base.ACCOUNT_UPDATE.format(p="%s")
 _TRANSFER_UPDATE = base.TRANSFER_UPDATE.format(p="%s")
 _HEAD_UPDATE = base.HEAD_UPDATE.format(p="%s")
+# The due holds that touch some accounts (`{ids}`: a comparison with them).
+_DUE_TOUCHING = (
+    "SELECT id FROM transfers WHERE status = 'pending' AND expires_us <= %s AND (source {ids} OR destination {ids})"
+)
+_DUE_FOR_ACCOUNTS = _DUE_TOUCHING.format(ids="= ANY(%s)")
+# One account with its due holds beside it: one round trip, not two, for the
+# most frequent call there is (a balance read). A single id as a plain
+# parameter: an array costs the client and the server more.
+_ACCOUNT_DUE = f"SELECT {base.ACCOUNT_COLUMNS}, ARRAY({_DUE_TOUCHING.format(ids='= %s')}) FROM accounts WHERE id = %s"
 # SQLSTATE classes of OperationalError that trying again cannot fix.
 _NEVER_TRANSIENT = (pg_errors.ProgramLimitExceeded,)
 _SCHEMES = ("postgresql+psycopg://", "postgresql://", "postgres://")
@@ -165,7 +174,7 @@ class PostgresStore(base.SnapshotIterators):
         self._conninfo = conninfo(url)
         self._writer: Connection | None = None
         # The pipeline a write transaction sends its parts through, while it is open.
-        self._sending: tuple[contextlib.ExitStack, psycopg.Cursor[TupleRow]] | None = None
+        self._sending: tuple[contextlib.ExitStack, Cursor] | None = None
         try:
             writer = self._writer_connection()
             revision = postgres_revision(lambda sql: writer.execute(sql))
@@ -441,21 +450,11 @@ class PostgresStore(base.SnapshotIterators):
         return [base.event_from_row(row) for row in rows]
 
     def due_for_accounts(self, ids: Sequence[str], now_us: int) -> list[str]:
-        rows = self._all(
-            "SELECT id FROM transfers WHERE status = 'pending' AND expires_us <= %s "
-            "AND (source = ANY(%s) OR destination = ANY(%s))",
-            (now_us, list(ids), list(ids)),
-        )
+        rows = self._all(_DUE_FOR_ACCOUNTS, (now_us, list(ids), list(ids)))
         return [row[0] for row in rows]
 
     def account_due(self, id: str, now_us: int) -> tuple[Account | None, list[str]]:
-        # One round trip, not two: a balance read is the most frequent call there is.
-        row = self._one(
-            f"SELECT {base.ACCOUNT_COLUMNS}, ARRAY(SELECT id FROM transfers "
-            "WHERE status = 'pending' AND expires_us <= %s AND (source = %s OR destination = %s)) "
-            "FROM accounts WHERE id = %s",
-            (now_us, id, id, id),
-        )
+        row = self._one(_ACCOUNT_DUE, (now_us, id, id, id))
         if row is None:
             return None, []
         return base.account_from_row(row), row[-1]

@@ -44,6 +44,21 @@ def sqlite_path(url: str) -> tuple[str, bool]:
 _ACCOUNT_UPDATE = base.ACCOUNT_UPDATE.format(p="?")
 _TRANSFER_UPDATE = base.TRANSFER_UPDATE.format(p="?")
 _HEAD_UPDATE = base.HEAD_UPDATE.format(p="?")
+# The due holds that touch some accounts (`{ids}`: their placeholders). The
+# unary `+` keeps SQLite off the source/destination indexes, which would scan
+# the account's whole history on every balance read; the partial index of
+# pending holds is small and due ones are swept soon.
+_DUE_TOUCHING = (
+    "SELECT id FROM transfers WHERE status = 'pending' AND expires_us <= ? "
+    "AND (+source IN ({ids}) OR +destination IN ({ids}))"
+)
+
+
+# An account with its due holds as a JSON array in a column beside its own.
+_ACCOUNT_DUE = (
+    f"SELECT {base.ACCOUNT_COLUMNS}, (SELECT json_group_array(id) FROM ({_DUE_TOUCHING.format(ids='?')})) "
+    "FROM accounts WHERE id = ?"
+)
 
 
 class SQLiteStore(base.SnapshotIterators):
@@ -297,29 +312,11 @@ class SQLiteStore(base.SnapshotIterators):
         return [base.event_from_row(row) for row in rows]
 
     def due_for_accounts(self, ids: Sequence[str], now_us: int) -> list[str]:
-        marks = ",".join("?" * len(ids))
-        # The unary `+` keeps SQLite off the source/destination indexes, which
-        # would scan the account's whole history on every balance read; the
-        # partial index of pending holds is small and due ones are swept soon.
-        rows = self._reader().execute(
-            f"SELECT id FROM transfers WHERE status = 'pending' AND expires_us <= ? "
-            f"AND (+source IN ({marks}) OR +destination IN ({marks}))",
-            (now_us, *ids, *ids),
-        )
+        rows = self._reader().execute(_DUE_TOUCHING.format(ids=",".join("?" * len(ids))), (now_us, *ids, *ids))
         return [row[0] for row in rows]
 
     def account_due(self, id: str, now_us: int) -> tuple[Account | None, list[str]]:
-        # The same due-hold query as `due_for_accounts`, as a column beside the account's.
-        row = (
-            self._reader()
-            .execute(
-                f"SELECT {base.ACCOUNT_COLUMNS}, (SELECT json_group_array(id) FROM transfers "
-                "WHERE status = 'pending' AND expires_us <= ? AND (+source = ? OR +destination = ?)) "
-                "FROM accounts WHERE id = ?",
-                (now_us, id, id, id),
-            )
-            .fetchone()
-        )
+        row = self._reader().execute(_ACCOUNT_DUE, (now_us, id, id, id)).fetchone()
         if row is None:
             return None, []
         due: list[str] = [] if row[-1] == "[]" else json.loads(row[-1])
