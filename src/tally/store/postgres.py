@@ -1,5 +1,9 @@
 """The PostgreSQL store: psycopg 3, one write connection, a small pool for reads.
 
+The write connection's statements go through `tally.store.pipeline`, which
+queues a round trip's statements in libpq's pipeline and sends them at once;
+reads, migrations and the snapshot use psycopg's cursors.
+
 Writers in every process take turns on one row: `begin()` opens a READ
 COMMITTED transaction and locks the journal head (`SELECT … FOR UPDATE` on
 `ledger_head`), so `seq` stays gap-free and follows the commit order, and every
@@ -35,9 +39,9 @@ from tally.core.transfer import Entry, Transfer
 from tally.store import base
 from tally.store.base import Begun, Changes, Head
 from tally.store.migrate import SCHEMA_REVISION, postgres_revision, upgrade_postgres
+from tally.store.pipeline import Pipeline, Rows
 
 Connection = psycopg.Connection[TupleRow]
-Cursor = psycopg.Cursor[TupleRow]
 T = TypeVar("T")
 
 CONNECT_TIMEOUT_SECONDS = 10
@@ -67,10 +71,9 @@ _DUE = "SELECT id FROM transfers WHERE status = 'pending' AND expires_us <= %s O
 _LOAD_ACCOUNTS = f"SELECT {base.ACCOUNT_COLUMNS} FROM accounts WHERE id"
 _LOAD_TRANSFERS = f"SELECT {base.TRANSFER_COLUMNS} FROM transfers WHERE id"
 # Up to this many ids go as parameters of their own (`IN (%s, …)`); more go as
-# one binary array (`= ANY(%b)`: 1,000 ids cost the client ~0.6 ms instead of
-# ~2 ms as text). An array costs ~12 µs of client CPU and ~13 µs of server time
-# more than two plain parameters, on every commit of low load; one statement
-# per list length is prepared by the connection.
+# one array (`= ANY(%s)`). An array cost ~13 µs more server time than two plain
+# parameters, on every commit of low load; one statement per list length is
+# prepared on the connection.
 _IDS_IN_MAX = 8
 # The SQL type of every column a write sends as an array element; the rest are text.
 _TYPES = {
@@ -96,17 +99,17 @@ def _insert_from_json(table: str, columns: str) -> str:
     return f"INSERT INTO {table} ({columns}) SELECT {values} FROM jsonb_array_elements(%s::jsonb) AS r"
 
 
-def _loaded(accounts: Cursor | None, transfers: Cursor | None) -> tuple[dict[str, Account], dict[str, Transfer]]:
+def _loaded(accounts: Rows | None, transfers: Rows | None) -> tuple[dict[str, Account], dict[str, Transfer]]:
     return (
-        {a.id: a for a in map(base.account_from_row, accounts.fetchall())} if accounts else {},
-        {t.id: t for t in map(base.transfer_from_row, transfers.fetchall())} if transfers else {},
+        {a.id: a for a in map(base.account_from_row, accounts.rows)} if accounts else {},
+        {t.id: t for t in map(base.transfer_from_row, transfers.rows)} if transfers else {},
     )
 
 
 def _by_ids(select: str, ids: Sequence[str]) -> tuple[str, Sequence[Any]]:
     """`select` ("… WHERE id") completed for these ids, and its parameters."""
     if len(ids) > _IDS_IN_MAX:
-        return f"{select} = ANY(%b)", (list(ids),)
+        return f"{select} = ANY(%s)", (list(ids),)
     return _select_in(select, len(ids)), ids
 
 
@@ -115,8 +118,8 @@ def _select_in(select: str, count: int) -> str:
     return f"{select} IN ({', '.join(['%s'] * count)})"
 
 
-# Many changed accounts go in one statement: their new values as arrays (binary
-# parameters), joined to the table by id. One statement instead of one per
+# Many changed accounts go in one statement: their new values as arrays, joined
+# to the table by id. One statement instead of one per
 # account costs the server a plan and an executor start less per account, and
 # the client a round of parameter dumping less (measured: 860 accounts in
 # 12-15 ms instead of 17-26 ms, a fifth of the client CPU).
@@ -125,7 +128,7 @@ _UPDATE_ACCOUNTS = (
     "UPDATE accounts AS a SET "
     + ", ".join(f"{name} = u.{name}" for name in base.ACCOUNT_UPDATED_COLUMNS)
     + " FROM unnest("
-    + ", ".join(f"%b::{_TYPES.get(name, 'text')}[]" for name in _UPDATED)
+    + ", ".join(f"%s::{_TYPES.get(name, 'text')}[]" for name in _UPDATED)
     + f") AS u({', '.join(_UPDATED)}) WHERE a.id = u.id"
 )
 _ACCOUNT_UPDATE = base.ACCOUNT_UPDATE.format(p="%s")
@@ -173,8 +176,8 @@ class PostgresStore(base.SnapshotIterators):
         self._lock_timeout_ms = max(1, min(LOCK_TIMEOUT_MS, int(write_timeout * 1000)))
         self._conninfo = conninfo(url)
         self._writer: Connection | None = None
-        # The pipeline a write transaction sends its parts through, while it is open.
-        self._sending: tuple[contextlib.ExitStack, Cursor] | None = None
+        # The write connection's statements go through this, not through psycopg's cursors.
+        self._pipe: Pipeline | None = None
         try:
             writer = self._writer_connection()
             revision = postgres_revision(lambda sql: writer.execute(sql))
@@ -209,6 +212,7 @@ class PostgresStore(base.SnapshotIterators):
         try:
             writer.execute(_SESSION_DEFAULTS, (f"{self._lock_timeout_ms}ms", f"{IDLE_IN_TRANSACTION_MS}ms"))
             writer.commit()
+            self._pipe = Pipeline(writer)
         except BaseException:
             writer.close()
             raise
@@ -216,7 +220,7 @@ class PostgresStore(base.SnapshotIterators):
         return writer
 
     def _close_writer(self) -> None:
-        writer, self._writer = self._writer, None
+        writer, self._writer, self._pipe = self._writer, None, None
         if writer is not None:
             writer.close()
 
@@ -251,68 +255,71 @@ class PostgresStore(base.SnapshotIterators):
                 writer.rollback()
             # One round trip: the server runs the due query and the loads once
             # it holds the lock, so they see every write committed before it.
-            with writer.pipeline():
-                head = writer.execute(_LOCK_HEAD)
-                due = writer.execute(_DUE, (now_us, due_limit))
-                loads = self._send_loads(writer, account_ids, transfer_ids)
-            row = head.fetchone()
-            due_ids = [id for (id,) in due.fetchall()]
+            pipe = self._p()
+            pipe.send_plain("BEGIN")
+            head = pipe.send(_LOCK_HEAD, rows=True)
+            due = pipe.send(_DUE, (now_us, due_limit), rows=True)
+            loads = self._send_loads(pipe, account_ids, transfer_ids)
+            pipe.sync()
             accounts, transfers = _loaded(*loads)
         except BaseException:
             # A lock timeout leaves the transaction aborted: end it here, since
             # the engine only rolls back what begin() has opened.
             self.rollback()
             raise
-        assert row is not None, "ledger_head has its one row from the first migration"
-        return Begun(Head(row[0], row[1], row[2]), due_ids, accounts, transfers)
+        assert head is not None and due is not None
+        assert head.rows, "ledger_head has its one row from the first migration"
+        seq, hash, time_us = head.rows[0]
+        return Begun(Head(seq, hash, time_us), [id for (id,) in due.rows], accounts, transfers)
 
-    def _w(self) -> Connection:
-        writer = self._writer
-        if writer is None:
+    def _p(self) -> Pipeline:
+        pipe = self._pipe
+        if pipe is None:
             raise psycopg.OperationalError("the write connection was lost")
-        return writer
+        return pipe
 
     def load(
         self, account_ids: Sequence[str], transfer_ids: Sequence[str]
     ) -> tuple[dict[str, Account], dict[str, Transfer]]:
-        writer = self._w()
-        with writer.pipeline():
-            loads = self._send_loads(writer, account_ids, transfer_ids)
+        pipe = self._p()
+        loads = self._send_loads(pipe, account_ids, transfer_ids)
+        pipe.sync()
         return _loaded(*loads)
 
     @staticmethod
     def _send_loads(
-        writer: Connection, account_ids: Sequence[str], transfer_ids: Sequence[str]
-    ) -> tuple[Cursor | None, Cursor | None]:
-        """Queue the loads in the open pipeline; `_loaded` reads them after its sync."""
-        accounts = writer.execute(*_by_ids(_LOAD_ACCOUNTS, account_ids)) if account_ids else None
-        transfers = writer.execute(*_by_ids(_LOAD_TRANSFERS, transfer_ids)) if transfer_ids else None
+        pipe: Pipeline, account_ids: Sequence[str], transfer_ids: Sequence[str]
+    ) -> tuple[Rows | None, Rows | None]:
+        """Queue the loads; `_loaded` reads them after the pipeline's sync."""
+        accounts = pipe.send(*_by_ids(_LOAD_ACCOUNTS, account_ids), rows=True) if account_ids else None
+        transfers = pipe.send(*_by_ids(_LOAD_TRANSFERS, transfer_ids), rows=True) if transfer_ids else None
         return accounts, transfers
 
     def load_currencies(self) -> dict[str, int]:
-        return dict(self._w().execute("SELECT code, scale FROM currencies").fetchall())
+        pipe = self._p()
+        found = pipe.send("SELECT code, scale FROM currencies", rows=True)
+        pipe.sync()
+        assert found is not None
+        return dict(found.rows)
 
     def due_transfers(self, now_us: int, limit: int) -> list[str]:
-        rows = self._w().execute(_DUE, (now_us, limit))
-        return [row[0] for row in rows]
+        pipe = self._p()
+        due = pipe.send(_DUE, (now_us, limit), rows=True)
+        pipe.sync()
+        assert due is not None
+        return [id for (id,) in due.rows]
 
     def write(self, changes: Changes) -> None:
         """Send this part of the transaction's rows; `commit` waits for all of them.
 
-        Every part goes through one pipeline, opened by the first: a part is
+        Every part goes through the write connection's pipeline: a part is
         sent and left to run on the server while the engine decides the next.
         The COMMIT goes in the same pipeline, so the one sync after it reports
         an error of any part (the server then skips the COMMIT), and a write
         group takes two round trips: `begin` (the head and the loads), then
         the rows with the COMMIT.
         """
-        if self._sending is None:
-            writer = self._w()
-            stack = contextlib.ExitStack()
-            cursor = stack.enter_context(writer.cursor())
-            stack.enter_context(writer.pipeline())  # left first: its sync fills the cursor's results
-            self._sending = (stack, cursor)
-        cursor = self._sending[1]
+        pipe = self._p()
         inserts: list[tuple[str, str, Sequence[Sequence[Any]]]] = [
             ("journal", base.JOURNAL_COLUMNS, changes.journal),
             ("currencies", base.CURRENCY_COLUMNS, changes.currencies),
@@ -322,39 +329,32 @@ class PostgresStore(base.SnapshotIterators):
         ]
         for table, columns, rows in inserts:
             if len(rows) >= SET_ROWS_MIN:
-                cursor.execute(_insert_from_json(table, columns), (orjson.dumps(rows).decode(),))
+                pipe.send(_insert_from_json(table, columns), (orjson.dumps(rows).decode(),))
             elif rows:
-                cursor.executemany(base.insert_sql(table, columns, "%s"), rows)
+                pipe.send_many(base.insert_sql(table, columns, "%s"), rows)
         head = changes.head
         if head is None:
+            pipe.flush()
             return  # more parts follow
         changed = [base.account_update_row(a) for a in changes.changed_accounts]
         if len(changed) >= SET_ROWS_MIN:
-            cursor.execute(_UPDATE_ACCOUNTS, [list(column) for column in zip(*changed, strict=True)])
+            pipe.send(_UPDATE_ACCOUNTS, [list(column) for column in zip(*changed, strict=True)])
         elif changed:
-            cursor.executemany(_ACCOUNT_UPDATE, changed)
+            pipe.send_many(_ACCOUNT_UPDATE, changed)
         if changes.changed_transfers:
-            rows = [base.transfer_update_row(t) for t in changes.changed_transfers]
-            cursor.executemany(_TRANSFER_UPDATE, rows)
-        cursor.execute(_HEAD_UPDATE, base.head_row(head))
-
-    def _end_sending(self) -> None:
-        """Leave the pipeline: wait for every statement sent, and raise the first error."""
-        sending, self._sending = self._sending, None
-        if sending is not None:
-            sending[0].close()
+            pipe.send_many(_TRANSFER_UPDATE, [base.transfer_update_row(t) for t in changes.changed_transfers])
+        pipe.send(_HEAD_UPDATE, base.head_row(head))
 
     def commit(self) -> None:
-        if self._sending is None:
-            self._w().commit()
-            return
-        # Not prepared: a named prepared statement cannot be a COMMIT.
-        self._sending[1].execute("COMMIT", prepare=False)
-        self._end_sending()
+        pipe = self._p()
+        pipe.send_plain("COMMIT")
+        pipe.sync()
 
     def rollback(self) -> None:
-        with contextlib.suppress(psycopg.Error):
-            self._end_sending()  # what was sent is rolled back with the rest
+        pipe = self._pipe
+        if pipe is not None and not pipe.abandon():
+            self._close_writer()  # what was sent is rolled back with the connection
+            return
         writer = self._writer
         if writer is None or writer.closed:
             return
