@@ -22,6 +22,7 @@ opened (`BEGIN` is sent as a statement here), and `rollback()` still works.
 
 from __future__ import annotations
 
+import itertools
 import re
 import select
 from collections.abc import Iterable, Sequence
@@ -115,6 +116,7 @@ class Pipeline:
         self._pg = connection.pgconn
         self._encoding = connection.info.encoding
         self._prepared: dict[str, bytes] = {}
+        self._names = itertools.count()  # a name is never used twice on a connection
         # Per command sent since the last sync: (_PREPARE, its SQL) or (_STATEMENT, its Rows or None).
         self._expected: list[tuple[int, Any]] = []
         self._poll = select.poll()
@@ -133,7 +135,7 @@ class Pipeline:
             pg.enter_pipeline_mode()
         name = self._prepared.get(sql)
         if name is None:
-            name = b"tally_%d" % len(self._prepared)
+            name = b"tally_%d" % next(self._names)
             pg.send_prepare(name, numbered(sql))
             self._prepared[sql] = name
             self._expected.append((_PREPARE, sql))

