@@ -14,10 +14,11 @@ types: `None` as NULL, `bool` as `t`/`f`, numbers by `str`, lists as array
 literals. Rows come back through psycopg's own C loaders, so a loaded row is
 the same tuple a psycopg cursor gives.
 
-Only the write path uses it, between psycopg's own calls on the same
-connection: the pipeline is entered for a round trip and left after its sync,
-so psycopg finds the connection idle, or in the transaction the pipeline
-opened (`BEGIN` is sent as a statement here), and `rollback()` still works.
+The write connection and each pooled read connection have one, used between
+psycopg's own calls on the same connection: the pipeline is entered for a
+round trip and left after its sync, so psycopg (and the pool's checks) find
+the connection idle, or in the transaction the pipeline opened (`BEGIN` is
+sent as a statement here), and `rollback()` still works.
 """
 
 from __future__ import annotations
