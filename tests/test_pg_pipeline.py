@@ -14,6 +14,7 @@ import psycopg
 import pytest
 from psycopg import errors as pg_errors
 
+import tally
 from tally.store.pipeline import Pipeline, numbered
 
 pytestmark = pytest.mark.postgres
@@ -86,3 +87,20 @@ def test_rows_larger_than_the_socket_buffers_go_both_ways(connection: psycopg.Co
     results = [pipe.send("SELECT %s::text", (f"{n}{big}",), rows=True) for n in range(300)]
     pipe.sync()
     assert [None if r is None else r.rows for r in results] == [[(f"{n}{big}",)] for n in range(300)]
+
+
+def test_a_connection_in_another_client_encoding_is_refused(postgres_url: str) -> None:
+    # Text goes as UTF-8: on a LATIN1 connection it would be stored misread.
+    with psycopg.connect(postgres_url, client_encoding="LATIN1") as latin1, pytest.raises(psycopg.NotSupportedError):
+        Pipeline(latin1)
+
+
+def test_a_ledger_url_that_asks_for_another_client_encoding_still_talks_utf8(postgres_url: str) -> None:
+    text = "ünïcödé ✓ ₤ 中文"  # not all of it fits LATIN1
+    with tally.open(f"{postgres_url}&client_encoding=LATIN1") as ledger:
+        ledger.create_account("@world", currency="USD", min_balance=None, metadata={"note": text})
+        ledger.create_account("a", currency="USD")
+        ledger.transfer("@world", "a", 5, id="t1", reason=text)
+        assert ledger.transfer("t1").reason == text
+        assert ledger.account("@world").metadata == {"note": text}
+        assert [e.reason for e in ledger.entries("a").items] == [text]

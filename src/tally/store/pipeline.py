@@ -23,6 +23,7 @@ sent as a statement here), and `rollback()` still works.
 
 from __future__ import annotations
 
+import codecs
 import itertools
 import re
 import select
@@ -116,6 +117,9 @@ class Pipeline:
         self._connection = connection
         self._pg = connection.pgconn
         self._encoding = connection.info.encoding
+        if codecs.lookup(self._encoding).name != "utf-8":
+            # Parameters are encoded as UTF-8 (`conninfo` sets the client encoding).
+            raise psycopg.NotSupportedError(f"the connection's client encoding is {self._encoding}, not UTF-8")
         self._prepared: dict[str, bytes] = {}
         self._names = itertools.count()  # a name is never used twice on a connection
         # Per command sent since the last sync: (_PREPARE, its SQL) or (_STATEMENT, its Rows or None).

@@ -156,6 +156,9 @@ def conninfo(url: str) -> str:
     Accepts SQLAlchemy's `postgresql+psycopg://` spelling; keeps every URL
     parameter (such as `options=-csearch_path%3Dschema`) and adds defaults for
     the connect timeout and the application name unless the URL sets them.
+    The client encoding is always UTF-8, whatever the URL or the environment
+    says: the pipeline sends text as UTF-8, and the server converts it to the
+    database's encoding (refusing what that encoding cannot hold).
     """
     if not url.startswith(_SCHEMES):
         raise ValidationError("a PostgreSQL URL looks like postgresql://user@host:5432/database", field="url")
@@ -166,7 +169,7 @@ def conninfo(url: str) -> str:
     except psycopg.ProgrammingError as error:
         raise ValidationError(f"invalid PostgreSQL URL: {error}", field="url") from None
     defaults = {"connect_timeout": str(CONNECT_TIMEOUT_SECONDS), "application_name": "tally"}
-    return make_conninfo(url, **{k: v for k, v in defaults.items() if k not in given})
+    return make_conninfo(url, **{k: v for k, v in defaults.items() if k not in given}, client_encoding="UTF8")
 
 
 class PostgresStore(base.SnapshotIterators):
