@@ -149,6 +149,13 @@ class Pipeline:
         self._expected.append((_STATEMENT, result))
         return result
 
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[TupleRow]:
+        """One statement in a round trip of its own (after whatever is queued): its rows."""
+        found = self.send(sql, params, rows=True)
+        self.sync()
+        assert found is not None
+        return found.rows
+
     def send_many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         for params in rows:
             self.send(sql, params)

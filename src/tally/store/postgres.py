@@ -1,8 +1,9 @@
 """The PostgreSQL store: psycopg 3, one write connection, a small pool for reads.
 
 The write connection's statements go through `tally.store.pipeline`, which
-queues a round trip's statements in libpq's pipeline and sends them at once;
-reads, migrations and the snapshot use psycopg's cursors.
+queues a round trip's statements in libpq's pipeline and sends them at once,
+and so do reads, each pooled connection through its own; migrations, API-key
+writes and `verify`'s snapshot use psycopg's cursors.
 
 Writers in every process take turns on one row: `begin()` opens a READ
 COMMITTED transaction and locks the journal head (`SELECT … FOR UPDATE` on
@@ -260,10 +261,7 @@ class PostgresStore(base.SnapshotIterators):
             if pipe is None:
                 with self._read_pipes_lock:
                     pipe = self._read_pipes.setdefault(connection, Pipeline(connection))
-            found = pipe.send(sql, params, rows=True)
-            pipe.sync()
-            assert found is not None
-            return found.rows
+            return pipe.rows(sql, params)
 
         return self._read(read)
 
@@ -322,18 +320,10 @@ class PostgresStore(base.SnapshotIterators):
         return accounts, transfers
 
     def load_currencies(self) -> dict[str, int]:
-        pipe = self._p()
-        found = pipe.send("SELECT code, scale FROM currencies", rows=True)
-        pipe.sync()
-        assert found is not None
-        return dict(found.rows)
+        return dict(self._p().rows("SELECT code, scale FROM currencies"))
 
     def due_transfers(self, now_us: int, limit: int) -> list[str]:
-        pipe = self._p()
-        due = pipe.send(_DUE, (now_us, limit), rows=True)
-        pipe.sync()
-        assert due is not None
-        return [id for (id,) in due.rows]
+        return [id for (id,) in self._p().rows(_DUE, (now_us, limit))]
 
     def write(self, changes: Changes) -> None:
         """Send this part of the transaction's rows; `commit` waits for all of them.
