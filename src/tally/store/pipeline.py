@@ -114,7 +114,6 @@ class Pipeline:
     """Statements queued on one connection, sent by `flush`, their results read by `sync`."""
 
     def __init__(self, connection: psycopg.Connection[TupleRow]) -> None:
-        self._connection = connection
         self._pg = connection.pgconn
         self._encoding = connection.info.encoding
         if codecs.lookup(self._encoding).name != "utf-8":
@@ -133,11 +132,16 @@ class Pipeline:
         """Whether commands were sent whose results no sync has read yet."""
         return self._pg.pipeline_status == _PIPELINE_ON
 
-    def send(self, sql: str, params: Sequence[Any] = (), *, rows: bool = False) -> Rows | None:
-        """Queue one statement; with `rows`, its rows appear in the `Rows` returned once synced."""
+    def _enter(self) -> Any:
+        """The libpq connection, in pipeline mode."""
         pg = self._pg
         if pg.pipeline_status != _PIPELINE_ON:
             pg.enter_pipeline_mode()
+        return pg
+
+    def send(self, sql: str, params: Sequence[Any] = (), *, rows: bool = False) -> Rows | None:
+        """Queue one statement; with `rows`, its rows appear in the `Rows` returned once synced."""
+        pg = self._enter()
         name = self._prepared.get(sql)
         if name is None:
             name = b"tally_%d" % next(self._names)
@@ -162,10 +166,7 @@ class Pipeline:
 
     def send_plain(self, sql: str) -> None:
         """A statement without parameters that cannot be prepared (`BEGIN`, `COMMIT`)."""
-        pg = self._pg
-        if pg.pipeline_status != _PIPELINE_ON:
-            pg.enter_pipeline_mode()
-        pg.send_query_params(sql.encode(), None)
+        self._enter().send_query_params(sql.encode(), None)
         self._expected.append((_STATEMENT, None))
 
     def flush(self) -> None:
