@@ -50,6 +50,11 @@ Clock = Callable[[], float]
 # A group hands the store its rows in parts of about this many events, so
 # that a store across a network writes one part while the next is decided.
 STREAM_EVENTS = 100
+# The accounts the engine remembers from its own commits, at most (see _Known).
+KNOWN_ACCOUNTS_MAX = 10_000
+# After its remembered accounts turned out stale (another process wrote), the
+# engine loads the usual way for this many groups, then more, up to the last.
+STALE_PAUSE_MIN, STALE_PAUSE_MAX = 16, 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +98,12 @@ class _Item:
     @property
     def weight(self) -> int:
         return len(self.command.transfers) if isinstance(self.command, TransferBatch) else 1
+
+
+def _known_scale(currencies: Mapping[str, int], code: str) -> int | None:
+    """A currency's scale without asking the store: registered and seen, or ISO 4217."""
+    scale = currencies.get(code)
+    return iso_scale(code) if scale is None else scale
 
 
 class _Loader:
@@ -143,14 +154,71 @@ class _Loader:
         return self.transfers[id]
 
     def currency_scale(self, code: str) -> int | None:
-        scale = self.currencies.get(code)
-        if scale is None:
-            scale = iso_scale(code)
+        scale = _known_scale(self.currencies, code)
         if scale is None:
             # Registered by another process since we last looked?
             self.currencies.update(self.store.load_currencies())
             scale = self.currencies.get(code)
         return scale
+
+
+class _NotKnown(Exception):
+    """A group needs something the engine does not remember: it loads the usual way."""
+
+
+class _Known:
+    """The journal's head after this engine's last commit, and the accounts as it left them.
+
+    While the head stays there, no write has committed since (every write
+    moves it), so these accounts are the database's: a group of plain
+    transfers among them is decided without loading anything, and written in
+    one call (`Store.write_on_head`), which refuses if the head has moved.
+    """
+
+    __slots__ = ("accounts", "head")
+
+    def __init__(self, head: Head, accounts: dict[str, Account]) -> None:
+        self.head = head
+        self.accounts = accounts
+
+
+class _KnownLoader:
+    """The rules' reads for a group decided from `_Known`: nothing goes to the store."""
+
+    def __init__(self, accounts: dict[str, Account], currencies: dict[str, int]) -> None:
+        self.accounts = accounts
+        self.currencies = currencies
+
+    def account(self, id: str) -> Account | None:
+        account = self.accounts.get(id)
+        if account is None:
+            raise _NotKnown(id)
+        return account
+
+    def transfer(self, id: str) -> Transfer | None:
+        # A new id, as far as anyone can tell without asking: if it exists,
+        # the store's primary key refuses the write and the group goes again
+        # the usual way, which answers the replay.
+        return None
+
+    def currency_scale(self, code: str) -> int | None:
+        scale = _known_scale(self.currencies, code)
+        if scale is None:
+            raise _NotKnown(code)
+        return scale
+
+
+def _plain_transfers(commands: Sequence[Command]) -> list[CreateTransfer] | None:
+    """The transfers of a group made only of new transfers (alone or in batches), else None."""
+    found: list[CreateTransfer] = []
+    for command in commands:
+        if isinstance(command, CreateTransfer):
+            found.append(command)
+        elif isinstance(command, TransferBatch) and all(isinstance(t, CreateTransfer) for t in command.transfers):
+            found += cast(tuple[CreateTransfer, ...], command.transfers)
+        else:
+            return None
+    return found
 
 
 def _touched(commands: Sequence[Command]) -> tuple[set[str], set[str]]:
@@ -186,7 +254,11 @@ class Engine:
         self._committing = False
         self._currencies: dict[str, int] = {}
         self._closed = False
+        self._known: _Known | None = None
+        self._pause = 0  # groups to go before deciding one from `_known` again
+        self._next_pause = STALE_PAUSE_MIN
         self.commits = 0  # write transactions committed, for metrics and tests
+        self.known_commits = 0  # of which decided from remembered accounts, in one store call
 
     def now_us(self) -> int:
         return int(self.clock() * 1_000_000)
@@ -285,6 +357,11 @@ class Engine:
         raise Unavailable("the database stayed busy; retry with the same id")
 
     def _run(self, commands: list[Command], dry_run: bool) -> list[Written]:
+        if not dry_run:
+            written = self._run_known(commands)
+            if written is not None:
+                return written
+        known, self._known = self._known, None  # set again only by a clean commit
         clock_now = self.now_us()
         # The ids the commands name are loaded with the head, in the same round trip.
         accounts, transfers = _touched(commands)
@@ -313,14 +390,97 @@ class Engine:
             results = [self._execute(state, command, sent) for command in commands]
             if sent is None or not state.events:
                 self.store.rollback()
+                self._known = known  # nothing written: still as true (or stale) as it was
                 return results
-            self.store.write(self._changes(state, sent, final=True))
+            changes = self._changes(state, sent, final=True)
+            self.store.write(changes)
             self.store.commit()
             self.commits += 1
+            assert changes.head is not None
+            self._remember(known, head, loader.accounts, state, changes.head)
             return results
         except BaseException:
             self.store.rollback()
             raise
+
+    def _remember(
+        self,
+        known: _Known | None,
+        head: Head,
+        loaded: Mapping[str, Account | None],
+        state: Working,
+        new_head: Head,
+    ) -> None:
+        """Keep the accounts a group loaded and left, as of its commit (see `_Known`)."""
+        if known is None or known.head != head:
+            if known is not None:  # another writer moved the head since our last commit
+                self._stale()
+            known = _Known(head, {})
+        accounts = known.accounts
+        if len(accounts) + len(loaded) > KNOWN_ACCOUNTS_MAX:
+            accounts.clear()
+        for id, account in loaded.items():
+            if account is not None:
+                accounts[id] = account
+        accounts.update(state.accounts)
+        known.head = new_head
+        self._known = known
+
+    def _stale(self) -> None:
+        self._pause, self._next_pause = self._next_pause, min(STALE_PAUSE_MAX, self._next_pause * 2)
+
+    def _run_known(self, commands: list[Command]) -> list[Written] | None:
+        """A group of new transfers among remembered accounts, decided and written in one store call.
+
+        None when it cannot be: the group needs something not remembered,
+        records nothing, or the store refused it (the head moved, a hold is
+        due, an id exists) or failed; `_run` goes on the usual way.
+        """
+        known = self._known
+        if known is None:
+            return None
+        if self._pause:
+            self._pause -= 1
+            return None
+        transfers = _plain_transfers(commands)
+        if (
+            not transfers
+            or len(transfers) >= STREAM_EVENTS
+            or any(t.source not in known.accounts or t.destination not in known.accounts for t in transfers)
+        ):
+            return None
+        clock_now = self.now_us()
+        loader = _KnownLoader(known.accounts, self._currencies)
+        state = Working(loader, known.head.seq, max(clock_now, known.head.time_us))
+        try:
+            results = [self._execute(state, command, None) for command in commands]
+        except _NotKnown:
+            return None
+        if not state.events:
+            # Nothing to record (an atomic batch refused): its answer must come
+            # from accounts read under the head's lock, the usual way.
+            return None
+        sent = _Sent(known.head.hash)
+        changes = self._changes(state, sent, final=True)
+        assert changes.head is not None
+        try:
+            self.store.write_on_head(known.head, clock_now, changes)
+        except Exception:  # noqa: BLE001 - the usual way decides
+            # Stale; an id that exists (the primary key refused it); a busy
+            # database; a connection lost, perhaps during the COMMIT. The usual
+            # way answers each (it finds the transfers if they were written,
+            # and answers them as replays), and keeps what is remembered only
+            # if it finds the head where this engine's last commit left it.
+            return None
+        except BaseException:
+            self._known = None
+            raise
+        self.commits += 1
+        self.known_commits += 1
+        known.accounts.update(state.accounts)
+        known.head = changes.head
+        self._next_pause = STALE_PAUSE_MIN
+        return results
 
     def _execute(self, state: Working, command: Command, sent: _Sent | None) -> Written:
         recorded = len(state.events)

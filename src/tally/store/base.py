@@ -54,6 +54,14 @@ class Changes:
     head: Head | None = None
 
 
+class Stale(Exception):
+    """`Store.write_on_head` refused: the journal's head moved, or a hold came due.
+
+    Nothing was written. The engine's remembered accounts may be out of date;
+    it writes the group again the usual way.
+    """
+
+
 class Store(Protocol):
     """Persistence for one ledger. A store never commits on its own."""
 
@@ -94,6 +102,21 @@ class Store(Protocol):
         ...
 
     def rollback(self) -> None: ...
+    def write_on_head(self, expected: Head, now_us: int, changes: Changes) -> None:
+        """One whole write, if the journal's head is still `expected`: all of `changes`, committed.
+
+        The engine decided `changes` from the accounts its own last commit
+        left, without loading them: right only if no write has committed
+        since. So, in one transaction (one round trip across a network): take
+        the head's lock; raise `Stale` and write nothing if the head is no
+        longer `expected` or a pending transfer is due by `now_us` (it would
+        have to expire first); else write `changes` (a whole group, with its
+        new head) and commit. Any other error is raised as `write` and `commit`
+        raise it (nothing written, unless the connection was lost during the
+        COMMIT, when the outcome is unknown, as for `commit`).
+        """
+        ...
+
     def is_transient(self, error: BaseException) -> bool:
         """Whether a write that raised `error` may simply be tried again."""
         ...

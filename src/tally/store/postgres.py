@@ -137,6 +137,15 @@ _UPDATE_ACCOUNTS = (
 _ACCOUNT_UPDATE = base.ACCOUNT_UPDATE.format(p="%s")
 _TRANSFER_UPDATE = base.TRANSFER_UPDATE.format(p="%s")
 _HEAD_UPDATE = base.HEAD_UPDATE.format(p="%s")
+# The head moved to a new one only if it is still the one expected and no
+# hold is due; else a division by zero, which refuses the whole round trip.
+# (EXISTS runs in the statement's snapshot, taken before the head's lock is
+# waited for: had a write committed in between, the head would have moved.)
+_MOVE_HEAD = (
+    "WITH moved AS (UPDATE ledger_head SET seq = %s, hash = %s, time_us = %s "
+    "WHERE id = 1 AND seq = %s AND hash = %s RETURNING 1) "
+    f"SELECT 1 / ((SELECT count(*) FROM moved)::int * CASE WHEN EXISTS ({_DUE}) THEN 0 ELSE 1 END)"
+)
 # The due holds that touch some accounts (`{ids}`: a comparison with them).
 _DUE_TOUCHING = (
     "SELECT id FROM transfers WHERE status = 'pending' AND expires_us <= %s AND (source {ids} OR destination {ids})"
@@ -273,14 +282,10 @@ class PostgresStore(base.SnapshotIterators):
     def begin(
         self, now_us: int, due_limit: int, account_ids: Sequence[str] = (), transfer_ids: Sequence[str] = ()
     ) -> Begun:
-        writer = self._writer_connection()
         try:
-            if writer.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-                writer.rollback()
             # One round trip: the server runs the due query and the loads once
             # it holds the lock, so they see every write committed before it.
-            pipe = self._p()
-            pipe.send_plain("BEGIN")
+            pipe = self._begin()
             head = pipe.send(_LOCK_HEAD, rows=True)
             due = pipe.send(_DUE, (now_us, due_limit), rows=True)
             loads = self._send_loads(pipe, account_ids, transfer_ids)
@@ -295,6 +300,15 @@ class PostgresStore(base.SnapshotIterators):
         assert head.rows, "ledger_head has its one row from the first migration"
         seq, hash, time_us = head.rows[0]
         return Begun(Head(seq, hash, time_us), [id for (id,) in due.rows], accounts, transfers)
+
+    def _begin(self) -> Pipeline:
+        """The write connection's pipeline, with a BEGIN queued (a transaction left open is rolled back)."""
+        writer = self._writer_connection()
+        if writer.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            writer.rollback()
+        pipe = self._p()
+        pipe.send_plain("BEGIN")
+        return pipe
 
     def _p(self) -> Pipeline:
         pipe = self._pipe
@@ -336,6 +350,33 @@ class PostgresStore(base.SnapshotIterators):
         the rows with the COMMIT.
         """
         pipe = self._p()
+        self._send_rows(pipe, changes)
+        head = changes.head
+        if head is None:
+            pipe.flush()
+            return  # more parts follow
+        self._send_changed(pipe, changes)
+        pipe.send(_HEAD_UPDATE, base.head_row(head))
+
+    def write_on_head(self, expected: Head, now_us: int, changes: Changes) -> None:
+        assert changes.head is not None, "a whole group"
+        try:
+            pipe = self._begin()
+            pipe.send(_MOVE_HEAD, (*base.head_row(changes.head), expected.seq, expected.hash, now_us, 1))
+            self._send_rows(pipe, changes)
+            self._send_changed(pipe, changes)
+            pipe.send_plain("COMMIT")
+            pipe.sync()
+        except pg_errors.DivisionByZero as error:  # only _MOVE_HEAD divides
+            self.rollback()
+            raise base.Stale("the journal's head moved, or a pending transfer is due") from error
+        except BaseException:
+            self.rollback()
+            raise
+
+    @staticmethod
+    def _send_rows(pipe: Pipeline, changes: Changes) -> None:
+        """Queue the rows every part has: the journal, currencies, new accounts and transfers, entries."""
         inserts: list[tuple[str, str, Sequence[Sequence[Any]]]] = [
             ("journal", base.JOURNAL_COLUMNS, changes.journal),
             ("currencies", base.CURRENCY_COLUMNS, changes.currencies),
@@ -348,10 +389,10 @@ class PostgresStore(base.SnapshotIterators):
                 pipe.send(_insert_from_json(table, columns), (orjson.dumps(rows).decode(),))
             elif rows:
                 pipe.send_many(base.insert_sql(table, columns, "%s"), rows)
-        head = changes.head
-        if head is None:
-            pipe.flush()
-            return  # more parts follow
+
+    @staticmethod
+    def _send_changed(pipe: Pipeline, changes: Changes) -> None:
+        """Queue what only the last part has: the accounts and transfers changed."""
         changed = [base.account_update_row(a) for a in changes.changed_accounts]
         if len(changed) >= SET_ROWS_MIN:
             pipe.send(_UPDATE_ACCOUNTS, [list(column) for column in zip(*changed, strict=True)])
@@ -359,7 +400,6 @@ class PostgresStore(base.SnapshotIterators):
             pipe.send_many(_ACCOUNT_UPDATE, changed)
         if changes.changed_transfers:
             pipe.send_many(_TRANSFER_UPDATE, [base.transfer_update_row(t) for t in changes.changed_transfers])
-        pipe.send(_HEAD_UPDATE, base.head_row(head))
 
     def commit(self) -> None:
         pipe = self._p()

@@ -1,0 +1,141 @@
+"""Writes decided from the accounts the engine remembers from its own last commit.
+
+While the journal's head is where this engine's last commit left it, nobody
+else has written, so a group of new transfers among accounts it remembers is
+decided without loading them and written in one store call
+(`Store.write_on_head`), which refuses if the head moved or a hold is due.
+These tests hold that path to the answers the usual one gives: another
+writer's spending, a replayed id, a hold that came due in between.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import tally
+from tally.core.codes import Code
+from tests.concurrency.harness import RawDatabase
+from tests.support import FakeClock, assert_books_balance
+
+
+def _open_funded(url: str, clock: FakeClock | None = None, amount: int = 100) -> tally.Ledger:
+    ledger = tally.open(url, clock=clock)
+    ledger.create_account("@bank", currency="USD", min_balance=None)
+    for id in ("user:a", "user:b", "user:c"):
+        ledger.create_account(id, currency="USD")
+    ledger.transfer("@bank", "user:a", amount)
+    return ledger
+
+
+def test_transfers_among_remembered_accounts_commit_in_one_store_call(ledger_url: str) -> None:
+    with _open_funded(ledger_url) as ledger:
+        ledger.transfer("user:a", "user:b", 1)  # loads user:b the usual way
+        before = ledger.engine.known_commits
+        for _ in range(5):
+            ledger.transfer("user:a", "user:b", 10)
+        ledger.transfer_batch([{"source": "user:b", "destination": "user:a", "amount": 5}] * 3)
+        assert ledger.engine.known_commits == before + 6
+        with pytest.raises(tally.InsufficientFunds):
+            ledger.transfer("user:a", "user:b", 1_000)
+        assert ledger.balance("user:a").posted == 100 - 1 - 50 + 15
+        assert ledger.balance("user:b").posted == 1 + 50 - 15
+        statement = ledger.entries("user:b")
+        assert [e.balance_after for e in statement.entries][-4:] == [51, 46, 41, 36]
+        assert_books_balance(ledger)
+
+
+def test_a_write_by_another_ledger_in_between_is_seen(ledger_url: str) -> None:
+    with _open_funded(ledger_url) as mine, tally.open(ledger_url) as other:
+        mine.transfer("user:a", "user:b", 10)
+        mine.transfer("user:a", "user:b", 10)  # remembered: user:a has 80
+        assert mine.engine.known_commits >= 1
+        other.transfer("user:a", "user:c", 70)  # user:a has 10 now
+        known = mine.engine.known_commits
+        with pytest.raises(tally.InsufficientFunds):
+            mine.transfer("user:a", "user:b", 50)
+        assert mine.engine.known_commits == known  # refused by the store, decided again after loading
+        accepted = mine.transfer("user:a", "user:b", 10)
+        assert accepted.status == "posted"
+        assert mine.balance("user:a").posted == 0
+        assert mine.balance("user:c").posted == 70
+        assert_books_balance(mine)
+
+
+def test_an_id_that_exists_is_answered_as_a_replay_or_a_conflict(ledger_url: str) -> None:
+    with _open_funded(ledger_url) as ledger:
+        first = ledger.transfer("user:a", "user:b", 10, id="t-1")
+        ledger.transfer("user:a", "user:b", 10, id="t-2")
+        assert ledger.engine.known_commits >= 1
+        again = ledger.transfer("user:a", "user:b", 10, id="t-1")
+        assert (again.id, again.seq, again.status) == (first.id, first.seq, "posted")
+        with pytest.raises(tally.LedgerError) as refused:
+            ledger.transfer("user:a", "user:b", 11, id="t-1")
+        assert refused.value.code == Code.ID_CONFLICT.value
+        ledger.transfer("user:a", "user:b", 10, id="t-3")
+        assert ledger.balance("user:a").posted == 70
+        assert_books_balance(ledger)
+
+
+def test_a_hold_that_came_due_expires_before_the_next_write(ledger_url: str) -> None:
+    clock = FakeClock()
+    with _open_funded(ledger_url, clock) as ledger:
+        hold = ledger.transfer("user:a", "user:b", 80, pending=True, expires_in=60)
+        ledger.transfer("user:a", "user:b", 10)
+        ledger.transfer("user:a", "user:b", 5)  # remembered: user:a has 5 available
+        assert ledger.engine.known_commits >= 1
+        clock.advance(61)
+        # Only with the hold expired first does user:a have the 50.
+        after = ledger.transfer("user:a", "user:b", 50)
+        assert after.status == "posted"
+        stored = ledger.store.transfer(hold.id)  # as stored, not expired on reading
+        assert stored is not None and stored.status == "expired"
+        assert stored.resolved_seq is not None and after.seq is not None and stored.resolved_seq < after.seq
+        assert ledger.balance("user:a").available == 100 - 10 - 5 - 50
+        assert_books_balance(ledger)
+
+
+def test_a_dry_run_between_writes_leaves_the_remembered_accounts(ledger_url: str) -> None:
+    with _open_funded(ledger_url) as ledger:
+        ledger.transfer("user:a", "user:b", 10)
+        ledger.transfer("user:a", "user:b", 10, dry_run=True)
+        known = ledger.engine.known_commits
+        ledger.transfer("user:a", "user:b", 10)
+        assert ledger.engine.known_commits == known + 1
+        assert ledger.balance("user:a").posted == 80
+
+
+def test_an_atomic_batch_refused_on_remembered_accounts_is_decided_again_after_loading(ledger_url: str) -> None:
+    with _open_funded(ledger_url) as mine, tally.open(ledger_url) as other:
+        mine.transfer("user:a", "user:b", 10)
+        mine.transfer("user:a", "user:b", 10)  # remembered: user:a has 80
+        other.transfer("@bank", "user:a", 100)  # user:a has 180
+        items = [{"source": "user:a", "destination": "user:c", "amount": 60}] * 2
+        results = mine.transfer_batch(items, atomic=True)  # 120: too much for 80, not for 180
+        assert [t.status for t in results] == ["posted", "posted"]
+        assert mine.balance("user:a").posted == 60
+        assert_books_balance(mine)
+
+
+@pytest.mark.postgres
+def test_a_connection_lost_between_remembered_writes_is_replaced_and_the_write_lands_once(postgres_url: str) -> None:
+    with _open_funded(postgres_url) as ledger:
+        ledger.transfer("user:a", "user:b", 10)
+        ledger.transfer("user:a", "user:b", 10)
+        store: Any = ledger.store
+        writer_pid = store._writer.info.backend_pid
+        admin = RawDatabase(postgres_url)
+        try:
+            admin.execute(f"SELECT pg_terminate_backend({writer_pid})")
+        finally:
+            admin.close()
+        known = ledger.engine.known_commits
+        after = ledger.transfer("user:a", "user:b", 10, id="after-cut")  # refused by the dead connection: loads
+        assert after.status == "posted"
+        assert ledger.engine.known_commits == known
+        assert store._writer.info.backend_pid != writer_pid
+        ledger.transfer("user:a", "user:b", 10)  # remembered again: the head was where it was left
+        assert ledger.engine.known_commits == known + 1
+        assert ledger.balance("user:a").posted == 60
+        assert_books_balance(ledger)
