@@ -3,9 +3,10 @@
 While the journal's head is where this engine's last commit left it, nobody
 else has written, so a group of new transfers among accounts it remembers is
 decided without loading them and written in one store call
-(`Store.write_on_head`), which refuses if the head moved or a hold is due.
-These tests hold that path to the answers the usual one gives: another
-writer's spending, a replayed id, a hold that came due in between.
+(`Store.write_on_head`), which refuses if the head moved or a hold is due;
+so are posts and voids of the holds it remembers as pending. These tests
+hold that path to the answers the usual one gives: another writer's
+spending or resolving, a replayed id, a hold that came due in between.
 """
 
 from __future__ import annotations
@@ -116,6 +117,76 @@ def test_an_atomic_batch_refused_on_remembered_accounts_is_decided_again_after_l
         assert [t.status for t in results] == ["posted", "posted"]
         assert mine.balance("user:a").posted == 60
         assert_books_balance(mine)
+
+
+def test_posts_and_voids_of_remembered_holds_commit_in_one_store_call(ledger_url: str) -> None:
+    with _open_funded(ledger_url) as ledger:
+        ledger.transfer("user:a", "user:b", 1)  # loads user:b the usual way
+        before = ledger.engine.known_commits
+        posted = ledger.transfer("user:a", "user:b", 30, pending=True)
+        partly = ledger.transfer("user:a", "user:b", 20, pending=True)
+        voided = ledger.transfer("user:a", "user:b", 40, pending=True)
+        assert ledger.balance("user:a").available == 100 - 1 - 90
+        assert ledger.post(posted.id).status == "posted"
+        settled = ledger.post(partly.id, amount=15)
+        assert (settled.status, settled.posted_amount) == ("posted", 15)
+        assert ledger.void(voided.id).status == "voided"
+        assert ledger.engine.known_commits == before + 6
+        a, b = ledger.balance("user:a"), ledger.balance("user:b")
+        assert (a.posted, a.pending_out, a.available) == (100 - 1 - 45, 0, 100 - 1 - 45)
+        assert (b.posted, b.pending_in) == (1 + 45, 0)
+        assert [e.balance_after for e in ledger.entries("user:b").entries] == [1, 31, 46]
+        assert ledger.verify().ok
+        assert_books_balance(ledger)
+
+
+def test_a_hold_resolved_by_another_ledger_in_between_is_seen(ledger_url: str) -> None:
+    with _open_funded(ledger_url) as mine, tally.open(ledger_url) as other:
+        mine.transfer("user:a", "user:b", 1)
+        hold = mine.transfer("user:a", "user:b", 30, pending=True)  # remembered as pending
+        other.void(hold.id)
+        known = mine.engine.known_commits
+        with pytest.raises(tally.LedgerError) as refused:
+            mine.post(hold.id)
+        assert refused.value.code == Code.TRANSFER_NOT_PENDING.value
+        assert mine.engine.known_commits == known  # refused by the store, decided again after loading
+        assert mine.balance("user:b").posted == 1
+        assert_books_balance(mine)
+
+
+def test_a_replayed_post_and_an_unknown_id_are_answered_the_usual_way(ledger_url: str) -> None:
+    with _open_funded(ledger_url) as ledger:
+        ledger.transfer("user:a", "user:b", 1)
+        hold = ledger.transfer("user:a", "user:b", 30, pending=True)
+        ledger.transfer("user:a", "user:b", 30, pending=True)  # another hold, so that no CHECK catches a second post
+        first = ledger.post(hold.id)
+        head = ledger.audit_head()
+        again = ledger.post(hold.id)  # no longer remembered as pending: loaded, and a replay
+        assert (again.id, again.status, again.resolved_seq) == (first.id, "posted", first.resolved_seq)
+        assert ledger.audit_head() == head
+        with pytest.raises(tally.LedgerError) as missing:
+            ledger.void("no-such-hold")
+        assert missing.value.code == Code.TRANSFER_NOT_FOUND.value
+        assert (ledger.balance("user:b").posted, ledger.balance("user:a").pending_out) == (31, 30)
+        assert_books_balance(ledger)
+
+
+def test_a_post_of_a_remembered_hold_that_came_due_finds_it_expired(ledger_url: str) -> None:
+    clock = FakeClock()
+    with _open_funded(ledger_url, clock) as ledger:
+        ledger.transfer("user:a", "user:b", 1)
+        hold = ledger.transfer("user:a", "user:b", 80, pending=True, expires_in=60)
+        ledger.transfer("user:a", "user:b", 1)  # remembered: the hold, pending
+        clock.advance(61)
+        known = ledger.engine.known_commits
+        with pytest.raises(tally.LedgerError) as refused:
+            ledger.post(hold.id)
+        assert refused.value.code == Code.PENDING_EXPIRED.value
+        assert ledger.engine.known_commits == known  # the store refused: a hold was due
+        stored = ledger.store.transfer(hold.id)
+        assert stored is not None and stored.status == "expired"
+        assert ledger.balance("user:a").available == 100 - 2
+        assert_books_balance(ledger)
 
 
 @pytest.mark.postgres

@@ -38,7 +38,7 @@ from tally.core.events import chain_hash
 from tally.core.limits import EXPIRY_BATCH_MAX, GROUP_TRANSFERS_MAX, WRITE_RETRIES_MAX, WRITE_RETRY_SECONDS_MAX
 from tally.core.machine import Result, execute
 from tally.core.state import Working
-from tally.core.transfer import Transfer
+from tally.core.transfer import Transfer, TransferStatus
 from tally.currencies import iso_scale
 from tally.store.base import Changes, Head, Store, dumps
 
@@ -50,8 +50,10 @@ Clock = Callable[[], float]
 # A group hands the store its rows in parts of about this many events, so
 # that a store across a network writes one part while the next is decided.
 STREAM_EVENTS = 100
-# The accounts the engine remembers from its own commits, at most (see _Known).
+# The accounts, and the pending transfers, the engine remembers from its own
+# commits, at most (see _Known).
 KNOWN_ACCOUNTS_MAX = 10_000
+KNOWN_PENDING_MAX = 10_000
 # After its remembered accounts turned out stale (another process wrote), the
 # engine loads the usual way for this many groups, then more, up to the last.
 STALE_PAUSE_MIN, STALE_PAUSE_MAX = 16, 4096
@@ -167,26 +169,48 @@ class _NotKnown(Exception):
 
 
 class _Known:
-    """The journal's head after this engine's last commit, and the accounts as it left them.
+    """The journal's head after this engine's last commit, and the accounts
+    and pending transfers as it left them.
 
     While the head stays there, no write has committed since (every write
-    moves it), so these accounts are the database's: a group of plain
-    transfers among them is decided without loading anything, and written in
-    one call (`Store.write_on_head`), which refuses if the head has moved.
+    moves it), so these are the database's: a group of new transfers among
+    these accounts, and of posts and voids of these holds, is decided
+    without loading anything, and written in one call
+    (`Store.write_on_head`), which refuses if the head has moved.
     """
 
-    __slots__ = ("accounts", "head")
+    __slots__ = ("accounts", "head", "pending")
 
-    def __init__(self, head: Head, accounts: dict[str, Account]) -> None:
+    def __init__(self, head: Head) -> None:
         self.head = head
-        self.accounts = accounts
+        self.accounts: dict[str, Account] = {}
+        self.pending: dict[str, Transfer] = {}
+
+    def keep(self, accounts: Mapping[str, Account | None], transfers: Mapping[str, Transfer | None]) -> None:
+        """Remember these accounts and holds as they are now (a transfer no
+        longer pending is forgotten: its replays are answered the usual way)."""
+        if len(self.accounts) + len(accounts) > KNOWN_ACCOUNTS_MAX:
+            self.accounts.clear()
+        for id, account in accounts.items():
+            if account is not None:
+                self.accounts[id] = account
+        pending = self.pending
+        if len(pending) + len(transfers) > KNOWN_PENDING_MAX:
+            pending.clear()
+        for id, transfer in transfers.items():
+            if transfer is not None and transfer.status == TransferStatus.PENDING:
+                pending[id] = transfer
+            else:
+                pending.pop(id, None)
 
 
 class _KnownLoader:
     """The rules' reads for a group decided from `_Known`: nothing goes to the store."""
 
-    def __init__(self, accounts: dict[str, Account], currencies: dict[str, int]) -> None:
-        self.accounts = accounts
+    def __init__(self, known: _Known, new_ids: set[str], currencies: dict[str, int]) -> None:
+        self.accounts = known.accounts
+        self.pending = known.pending
+        self.new_ids = new_ids  # the ids of the group's new transfers
         self.currencies = currencies
 
     def account(self, id: str) -> Account | None:
@@ -196,10 +220,15 @@ class _KnownLoader:
         return account
 
     def transfer(self, id: str) -> Transfer | None:
-        # A new id, as far as anyone can tell without asking: if it exists,
-        # the store's primary key refuses the write and the group goes again
-        # the usual way, which answers the replay.
-        return None
+        transfer = self.pending.get(id)
+        if transfer is not None:
+            return transfer
+        if id in self.new_ids:
+            # A new id, as far as anyone can tell without asking: if it exists,
+            # the store's primary key refuses the write and the group goes again
+            # the usual way, which answers the replay.
+            return None
+        raise _NotKnown(id)  # a post or void of a transfer not remembered as pending
 
     def currency_scale(self, code: str) -> int | None:
         scale = _known_scale(self.currencies, code)
@@ -208,17 +237,21 @@ class _KnownLoader:
         return scale
 
 
-def _plain_transfers(commands: Sequence[Command]) -> list[CreateTransfer] | None:
-    """The transfers of a group made only of new transfers (alone or in batches), else None."""
+def _known_kinds(commands: Sequence[Command]) -> tuple[list[CreateTransfer], int] | None:
+    """The new transfers of a group made only of new transfers (alone or in
+    batches) and posts and voids, and how many commands in all; else None."""
     found: list[CreateTransfer] = []
+    resolved = 0
     for command in commands:
         if isinstance(command, CreateTransfer):
             found.append(command)
+        elif isinstance(command, ResolvePending):
+            resolved += 1
         elif isinstance(command, TransferBatch) and all(isinstance(t, CreateTransfer) for t in command.transfers):
             found += cast(tuple[CreateTransfer, ...], command.transfers)
         else:
             return None
-    return found
+    return found, len(found) + resolved
 
 
 def _touched(commands: Sequence[Command]) -> tuple[set[str], set[str]]:
@@ -397,32 +430,20 @@ class Engine:
             self.store.commit()
             self.commits += 1
             assert changes.head is not None
-            self._remember(known, head, loader.accounts, state, changes.head)
+            self._remember(known, head, loader, state, changes.head)
             return results
         except BaseException:
             self.store.rollback()
             raise
 
-    def _remember(
-        self,
-        known: _Known | None,
-        head: Head,
-        loaded: Mapping[str, Account | None],
-        state: Working,
-        new_head: Head,
-    ) -> None:
-        """Keep the accounts a group loaded and left, as of its commit (see `_Known`)."""
+    def _remember(self, known: _Known | None, head: Head, loader: _Loader, state: Working, new_head: Head) -> None:
+        """Keep the accounts and holds a group loaded and left, as of its commit (see `_Known`)."""
         if known is None or known.head != head:
             if known is not None:  # another writer moved the head since our last commit
                 self._stale()
-            known = _Known(head, {})
-        accounts = known.accounts
-        if len(accounts) + len(loaded) > KNOWN_ACCOUNTS_MAX:
-            accounts.clear()
-        for id, account in loaded.items():
-            if account is not None:
-                accounts[id] = account
-        accounts.update(state.accounts)
+            known = _Known(head)
+        known.keep(loader.accounts, loader.transfers)
+        known.keep(state.accounts, state.transfers)
         known.head = new_head
         self._known = known
 
@@ -430,7 +451,8 @@ class Engine:
         self._pause, self._next_pause = self._next_pause, min(STALE_PAUSE_MAX, self._next_pause * 2)
 
     def _run_known(self, commands: list[Command]) -> list[Written] | None:
-        """A group of new transfers among remembered accounts, decided and written in one store call.
+        """A group of new transfers among remembered accounts, and of posts and
+        voids of remembered holds, decided and written in one store call.
 
         None when it cannot be: the group needs something not remembered,
         records nothing, or the store refused it (the head moved, a hold is
@@ -442,15 +464,18 @@ class Engine:
         if self._pause:
             self._pause -= 1
             return None
-        transfers = _plain_transfers(commands)
+        plain = _known_kinds(commands)
+        if plain is None:
+            return None
+        transfers, count = plain
         if (
-            not transfers
-            or len(transfers) >= STREAM_EVENTS
+            not count
+            or count >= STREAM_EVENTS
             or any(t.source not in known.accounts or t.destination not in known.accounts for t in transfers)
         ):
             return None
         clock_now = self.now_us()
-        loader = _KnownLoader(known.accounts, self._currencies)
+        loader = _KnownLoader(known, {t.id for t in transfers}, self._currencies)
         state = Working(loader, known.head.seq, max(clock_now, known.head.time_us))
         try:
             results = [self._execute(state, command, None) for command in commands]
@@ -477,7 +502,7 @@ class Engine:
             raise
         self.commits += 1
         self.known_commits += 1
-        known.accounts.update(state.accounts)
+        known.keep(state.accounts, state.transfers)
         known.head = changes.head
         self._next_pause = STALE_PAUSE_MIN
         return results
