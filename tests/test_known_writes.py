@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 import tally
+from tally.core import commands as cmd
 from tally.core.codes import Code
 from tests.concurrency.harness import RawDatabase
 from tests.support import FakeClock, assert_books_balance
@@ -186,6 +187,59 @@ def test_a_post_of_a_remembered_hold_that_came_due_finds_it_expired(ledger_url: 
         stored = ledger.store.transfer(hold.id)
         assert stored is not None and stored.status == "expired"
         assert ledger.balance("user:a").available == 100 - 2
+        assert_books_balance(ledger)
+
+
+def test_a_long_batch_among_remembered_accounts_is_streamed_without_loading(ledger_url: str) -> None:
+    with _open_funded(ledger_url, amount=1_000) as ledger:
+        ledger.transfer("user:a", "user:b", 1)
+        known = ledger.engine.known_commits
+        items = [{"source": "user:a", "destination": "user:b" if n % 2 else "user:c", "amount": 2} for n in range(250)]
+        results = ledger.transfer_batch(items)  # in parts of STREAM_EVENTS
+        assert [t.status for t in results] == ["posted"] * 250
+        assert ledger.engine.known_commits == known + 1
+        assert [ledger.balance(id).posted for id in ("user:a", "user:b", "user:c")] == [499, 251, 250]
+        assert ledger.verify().ok
+        assert_books_balance(ledger)
+
+
+def test_a_long_batch_decided_on_stale_accounts_is_refused_and_decided_again(ledger_url: str) -> None:
+    with _open_funded(ledger_url, amount=1_000) as mine, tally.open(ledger_url) as other:
+        mine.transfer("user:a", "user:b", 1)
+        mine.transfer("user:a", "user:b", 1)  # remembered: user:a has 998
+        other.transfer("user:a", "user:c", 848)  # user:a has 150
+        known = mine.engine.known_commits
+        results = mine.transfer_batch([{"source": "user:a", "destination": "user:b", "amount": 1}] * 200)
+        assert [t.status for t in results] == ["posted"] * 150 + ["rejected"] * 50
+        assert mine.engine.known_commits == known
+        assert mine.balance("user:a").posted == 0
+        listed = mine.transfers(account="user:b", limit=500).transfers  # each recorded once, rejections too
+        assert sorted(t.status for t in listed) == ["posted"] * 152 + ["rejected"] * 50
+        assert mine.verify().ok
+        assert_books_balance(mine)
+
+
+def test_a_group_that_meets_a_hold_it_does_not_remember_after_a_part_was_sent_is_decided_again(
+    ledger_url: str,
+) -> None:
+    with _open_funded(ledger_url, amount=1_000) as ledger:
+        ledger.transfer("user:a", "user:b", 1)
+        hold = ledger.transfer("user:a", "user:c", 5, pending=True)
+        engine: Any = ledger.engine
+        engine._known.pending.clear()  # as if more holds than it keeps had come since
+        batch = cmd.transfer_batch(
+            tuple(cmd.create_transfer("user:a", "user:b", 1, id=f"part-{n}") for n in range(150)), False
+        )
+        known, commits = engine.known_commits, engine.commits
+        # One group, as the engine takes concurrent callers' commands: a part
+        # of the batch goes to the store before the post needs the hold.
+        written = engine._run([batch, cmd.resolve_pending(hold.id, "post")], False)
+        assert [t.status for t in written[0].result] == ["posted"] * 150
+        assert written[1].result.status == "posted"
+        assert (engine.known_commits, engine.commits) == (known, commits + 1)
+        assert ledger.balance("user:b").posted == 151
+        assert ledger.balance("user:c").posted == 5
+        assert ledger.verify().ok
         assert_books_balance(ledger)
 
 

@@ -76,13 +76,20 @@ class Written:
 class _Sent:
     """How much of a group's work the store has been handed so far."""
 
-    __slots__ = ("entries", "events", "hash", "transfers")
+    __slots__ = ("begin", "entries", "events", "hash", "transfers")
 
-    def __init__(self, hash: str) -> None:
+    def __init__(self, hash: str, begin: Callable[[], None] | None = None) -> None:
         self.events = 0
         self.entries = 0
         self.hash = hash  # the chain's hash after the last event sent
         self.transfers: dict[str, Transfer] = {}  # new transfers sent, as they were then
+        self.begin = begin  # to call before the first rows go, if the transaction is not begun yet
+
+    def begun(self) -> None:
+        """Begin the store's transaction, if it is not yet."""
+        if self.begin is not None:
+            begin, self.begin = self.begin, None
+            begin()
 
 
 class _Item:
@@ -175,8 +182,8 @@ class _Known:
     While the head stays there, no write has committed since (every write
     moves it), so these are the database's: a group of new transfers among
     these accounts, and of posts and voids of these holds, is decided
-    without loading anything, and written in one call
-    (`Store.write_on_head`), which refuses if the head has moved.
+    without loading anything, in a transaction begun with
+    `Store.begin_on_head`, which refuses if the head has moved.
     """
 
     __slots__ = ("accounts", "head", "pending")
@@ -452,11 +459,13 @@ class Engine:
 
     def _run_known(self, commands: list[Command]) -> list[Written] | None:
         """A group of new transfers among remembered accounts, and of posts and
-        voids of remembered holds, decided and written in one store call.
+        voids of remembered holds, decided without loading anything.
 
-        None when it cannot be: the group needs something not remembered,
-        records nothing, or the store refused it (the head moved, a hold is
-        due, an id exists) or failed; `_run` goes on the usual way.
+        The store begins with `begin_on_head` instead of `begin`: no loads,
+        and across a network the whole group may go in one round trip. None
+        when it cannot be: the group needs something not remembered, records
+        nothing, or the store refused it (the head moved, a hold is due, an id
+        exists) or failed; `_run` goes on the usual way.
         """
         known = self._known
         if known is None:
@@ -468,38 +477,42 @@ class Engine:
         if plain is None:
             return None
         transfers, count = plain
-        if (
-            not count
-            or count >= STREAM_EVENTS
-            or any(t.source not in known.accounts or t.destination not in known.accounts for t in transfers)
-        ):
+        if not count or any(t.source not in known.accounts or t.destination not in known.accounts for t in transfers):
             return None
         clock_now = self.now_us()
         loader = _KnownLoader(known, {t.id for t in transfers}, self._currencies)
         state = Working(loader, known.head.seq, max(clock_now, known.head.time_us))
+        # The transaction begins when the first rows go: a short group is
+        # decided first (nothing reaches the store if something is not
+        # remembered), a long one sends its parts as they are decided. On
+        # SQLite a moved head is known when it begins; across a network, at
+        # the commit.
+        sent = _Sent(known.head.hash, lambda: self.store.begin_on_head(known.head, clock_now))
         try:
-            results = [self._execute(state, command, None) for command in commands]
-        except _NotKnown:
-            return None
-        if not state.events:
-            # Nothing to record (an atomic batch refused): its answer must come
-            # from accounts read under the head's lock, the usual way.
-            return None
-        sent = _Sent(known.head.hash)
-        changes = self._changes(state, sent, final=True)
-        assert changes.head is not None
-        try:
-            self.store.write_on_head(known.head, clock_now, changes)
+            results = [self._execute(state, command, sent) for command in commands]
+            if not state.events:
+                # Nothing to record (an atomic batch refused): its answer must
+                # come from accounts read under the head's lock, the usual way.
+                self.store.rollback()
+                return None
+            changes = self._changes(state, sent, final=True)
+            sent.begun()
+            self.store.write(changes)
+            self.store.commit()
         except Exception:  # noqa: BLE001 - the usual way decides
-            # Stale; an id that exists (the primary key refused it); a busy
-            # database; a connection lost, perhaps during the COMMIT. The usual
-            # way answers each (it finds the transfers if they were written,
-            # and answers them as replays), and keeps what is remembered only
-            # if it finds the head where this engine's last commit left it.
+            # Something not remembered (a hold, an account); Stale; an id that
+            # exists (the primary key refused it); a busy database; a
+            # connection lost, perhaps during the COMMIT. The usual way answers
+            # each (it finds the transfers if they were written, and answers
+            # them as replays), and keeps what is remembered only if it finds
+            # the head where this engine's last commit left it.
+            self.store.rollback()
             return None
         except BaseException:
+            self.store.rollback()
             self._known = None
             raise
+        assert changes.head is not None
         self.commits += 1
         self.known_commits += 1
         known.keep(state.accounts, state.transfers)
@@ -532,6 +545,7 @@ class Engine:
         rest of the group: its work overlaps ours instead of following it.
         """
         if len(state.events) - sent.events >= STREAM_EVENTS:
+            sent.begun()
             self.store.write(self._changes(state, sent, final=False))
 
     @staticmethod

@@ -55,7 +55,7 @@ class Changes:
 
 
 class Stale(Exception):
-    """`Store.write_on_head` refused: the journal's head moved, or a hold came due.
+    """`Store.begin_on_head` refused: the journal's head moved, or a hold came due.
 
     Nothing was written. The engine's remembered accounts may be out of date;
     it writes the group again the usual way.
@@ -102,18 +102,17 @@ class Store(Protocol):
         ...
 
     def rollback(self) -> None: ...
-    def write_on_head(self, expected: Head, now_us: int, changes: Changes) -> None:
-        """One whole write, if the journal's head is still `expected`: all of `changes`, committed.
+    def begin_on_head(self, expected: Head, now_us: int) -> None:
+        """Start a write transaction that commits only if the journal's head is still `expected`.
 
-        The engine decided `changes` from the accounts its own last commit
-        left, without loading them: right only if no write has committed
-        since. So, in one transaction (one round trip across a network): take
-        the head's lock; raise `Stale` and write nothing if the head is no
-        longer `expected` or a pending transfer is due by `now_us` (it would
-        have to expire first); else write `changes` (a whole group, with its
-        new head) and commit. Any other error is raised as `write` and `commit`
-        raise it (nothing written, unless the connection was lost during the
-        COMMIT, when the outcome is unknown, as for `commit`).
+        The engine decides the group from the accounts and holds its own last
+        commit left, without loading them: right only if no write has
+        committed since. So: take the head's lock, and refuse the transaction
+        (raise `Stale`, here or by `commit` at the latest, with nothing
+        written) if the head is no longer `expected` or a pending transfer is
+        due by `now_us` (it would have to expire first). The group's rows
+        follow through `write`, and `commit` ends it as for `begin`; across a
+        network all of it may go in one round trip.
         """
         ...
 

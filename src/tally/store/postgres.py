@@ -137,14 +137,14 @@ _UPDATE_ACCOUNTS = (
 _ACCOUNT_UPDATE = base.ACCOUNT_UPDATE.format(p="%s")
 _TRANSFER_UPDATE = base.TRANSFER_UPDATE.format(p="%s")
 _HEAD_UPDATE = base.HEAD_UPDATE.format(p="%s")
-# The head moved to a new one only if it is still the one expected and no
-# hold is due; else a division by zero, which refuses the whole round trip.
+# The head's lock, taken only if the head is still the one expected and no
+# hold is due; else a division by zero, which refuses the whole transaction
+# (the server skips everything after it up to the sync, the COMMIT too).
 # (EXISTS runs in the statement's snapshot, taken before the head's lock is
 # waited for: had a write committed in between, the head would have moved.)
-_MOVE_HEAD = (
-    "WITH moved AS (UPDATE ledger_head SET seq = %s, hash = %s, time_us = %s "
-    "WHERE id = 1 AND seq = %s AND hash = %s RETURNING 1) "
-    f"SELECT 1 / ((SELECT count(*) FROM moved)::int * CASE WHEN EXISTS ({_DUE}) THEN 0 ELSE 1 END)"
+_LOCK_HEAD_IF = (
+    "WITH locked AS (SELECT 1 FROM ledger_head WHERE id = 1 AND seq = %s AND hash = %s FOR UPDATE) "
+    f"SELECT 1 / ((SELECT count(*) FROM locked)::int * CASE WHEN EXISTS ({_DUE}) THEN 0 ELSE 1 END)"
 )
 # The due holds that touch some accounts (`{ids}`: a comparison with them).
 _DUE_TOUCHING = (
@@ -347,7 +347,8 @@ class PostgresStore(base.SnapshotIterators):
         The COMMIT goes in the same pipeline, so the one sync after it reports
         an error of any part (the server then skips the COMMIT), and a write
         group takes two round trips: `begin` (the head and the loads), then
-        the rows with the COMMIT.
+        the rows with the COMMIT; one after `begin_on_head`, which waits for
+        nothing.
         """
         pipe = self._p()
         self._send_rows(pipe, changes)
@@ -358,21 +359,10 @@ class PostgresStore(base.SnapshotIterators):
         self._send_changed(pipe, changes)
         pipe.send(_HEAD_UPDATE, base.head_row(head))
 
-    def write_on_head(self, expected: Head, now_us: int, changes: Changes) -> None:
-        assert changes.head is not None, "a whole group"
-        try:
-            pipe = self._begin()
-            pipe.send(_MOVE_HEAD, (*base.head_row(changes.head), expected.seq, expected.hash, now_us, 1))
-            self._send_rows(pipe, changes)
-            self._send_changed(pipe, changes)
-            pipe.send_plain("COMMIT")
-            pipe.sync()
-        except pg_errors.DivisionByZero as error:  # only _MOVE_HEAD divides
-            self.rollback()
-            raise base.Stale("the journal's head moved, or a pending transfer is due") from error
-        except BaseException:
-            self.rollback()
-            raise
+    def begin_on_head(self, expected: Head, now_us: int) -> None:
+        # Queued, not waited for: the rows follow in the same pipeline, and
+        # `commit` learns whether the head was still there.
+        self._begin().send(_LOCK_HEAD_IF, (expected.seq, expected.hash, now_us, 1))
 
     @staticmethod
     def _send_rows(pipe: Pipeline, changes: Changes) -> None:
@@ -404,7 +394,10 @@ class PostgresStore(base.SnapshotIterators):
     def commit(self) -> None:
         pipe = self._p()
         pipe.send_plain("COMMIT")
-        pipe.sync()
+        try:
+            pipe.sync()
+        except pg_errors.DivisionByZero as error:  # only _LOCK_HEAD_IF divides
+            raise base.Stale("the journal's head moved, or a pending transfer is due") from error
 
     def rollback(self) -> None:
         pipe = self._pipe

@@ -230,7 +230,7 @@ class SQLiteStore(base.SnapshotIterators):
         if head is not None:  # the last part of the transaction
             w.execute(_HEAD_UPDATE, base.head_row(head))
 
-    def write_on_head(self, expected: Head, now_us: int, changes: Changes) -> None:
+    def begin_on_head(self, expected: Head, now_us: int) -> None:
         w = self._writer
         w.execute("BEGIN IMMEDIATE")
         try:
@@ -239,8 +239,6 @@ class SQLiteStore(base.SnapshotIterators):
                 raise base.Stale("the journal's head moved")
             if self.due_transfers(now_us, 1):
                 raise base.Stale("a pending transfer is due")
-            self.write(changes)
-            self.commit()
         except BaseException:
             self.rollback()
             raise
