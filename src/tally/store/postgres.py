@@ -137,11 +137,18 @@ _UPDATE_ACCOUNTS = (
 _ACCOUNT_UPDATE = base.ACCOUNT_UPDATE.format(p="%s")
 _TRANSFER_UPDATE = base.TRANSFER_UPDATE.format(p="%s")
 _HEAD_UPDATE = base.HEAD_UPDATE.format(p="%s")
-# The head's lock, taken only if the head is still the one expected and no
-# hold is due; else a division by zero, which refuses the whole transaction
-# (the server skips everything after it up to the sync, the COMMIT too).
+# After `begin_on_head`: the head's lock, taken only if the head is still the
+# one expected and no hold is due; else a division by zero, which refuses the
+# whole transaction (the server skips everything after it up to the sync, the
+# COMMIT too). A group written in one part moves the head in the same
+# statement; a longer one locks it first and updates it in its last part.
 # (EXISTS runs in the statement's snapshot, taken before the head's lock is
 # waited for: had a write committed in between, the head would have moved.)
+_MOVE_HEAD = (
+    "WITH moved AS (UPDATE ledger_head SET seq = %s, hash = %s, time_us = %s "
+    "WHERE id = 1 AND seq = %s AND hash = %s RETURNING 1) "
+    f"SELECT 1 / ((SELECT count(*) FROM moved)::int * CASE WHEN EXISTS ({_DUE}) THEN 0 ELSE 1 END)"
+)
 _LOCK_HEAD_IF = (
     "WITH locked AS (SELECT 1 FROM ledger_head WHERE id = 1 AND seq = %s AND hash = %s FOR UPDATE) "
     f"SELECT 1 / ((SELECT count(*) FROM locked)::int * CASE WHEN EXISTS ({_DUE}) THEN 0 ELSE 1 END)"
@@ -193,6 +200,8 @@ class PostgresStore(base.SnapshotIterators):
         self._writer: Connection | None = None
         # The write connection's statements go through this, not through psycopg's cursors.
         self._pipe: Pipeline | None = None
+        # The head expected and the time, after `begin_on_head`, until the first rows go.
+        self._on_head: tuple[Head, int] | None = None
         # Each pooled connection's pipeline (its prepared statements live on that session).
         self._read_pipes: weakref.WeakKeyDictionary[Connection, Pipeline] = weakref.WeakKeyDictionary()
         self._read_pipes_lock = threading.Lock()
@@ -303,6 +312,7 @@ class PostgresStore(base.SnapshotIterators):
 
     def _begin(self) -> Pipeline:
         """The write connection's pipeline, with a BEGIN queued (a transaction left open is rolled back)."""
+        self._on_head = None
         writer = self._writer_connection()
         if writer.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
             writer.rollback()
@@ -351,8 +361,17 @@ class PostgresStore(base.SnapshotIterators):
         nothing.
         """
         pipe = self._p()
-        self._send_rows(pipe, changes)
         head = changes.head
+        if self._on_head is not None:
+            if head is not None:  # the whole group at once: the head moves on the condition
+                expected, now_us = self._on_head
+                self._on_head = None
+                pipe.send(_MOVE_HEAD, (*base.head_row(head), expected.seq, expected.hash, now_us, 1))
+                self._send_rows(pipe, changes)
+                self._send_changed(pipe, changes)
+                return
+            self._lock_head_if(pipe)
+        self._send_rows(pipe, changes)
         if head is None:
             pipe.flush()
             return  # more parts follow
@@ -360,9 +379,16 @@ class PostgresStore(base.SnapshotIterators):
         pipe.send(_HEAD_UPDATE, base.head_row(head))
 
     def begin_on_head(self, expected: Head, now_us: int) -> None:
-        # Queued, not waited for: the rows follow in the same pipeline, and
-        # `commit` learns whether the head was still there.
-        self._begin().send(_LOCK_HEAD_IF, (expected.seq, expected.hash, now_us, 1))
+        # Nothing waited for: the condition goes with the first rows, in the
+        # same pipeline, and `commit` learns whether the head was still there.
+        self._begin()
+        self._on_head = (expected, now_us)
+
+    def _lock_head_if(self, pipe: Pipeline) -> None:
+        if self._on_head is not None:
+            expected, now_us = self._on_head
+            self._on_head = None
+            pipe.send(_LOCK_HEAD_IF, (expected.seq, expected.hash, now_us, 1))
 
     @staticmethod
     def _send_rows(pipe: Pipeline, changes: Changes) -> None:
@@ -393,13 +419,15 @@ class PostgresStore(base.SnapshotIterators):
 
     def commit(self) -> None:
         pipe = self._p()
+        self._lock_head_if(pipe)
         pipe.send_plain("COMMIT")
         try:
             pipe.sync()
-        except pg_errors.DivisionByZero as error:  # only _LOCK_HEAD_IF divides
+        except pg_errors.DivisionByZero as error:  # only _MOVE_HEAD and _LOCK_HEAD_IF divide
             raise base.Stale("the journal's head moved, or a pending transfer is due") from error
 
     def rollback(self) -> None:
+        self._on_head = None
         pipe = self._pipe
         if pipe is not None and not pipe.abandon():
             self._close_writer()  # what was sent is rolled back with the connection
