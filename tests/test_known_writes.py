@@ -11,6 +11,7 @@ spending or resolving, a replayed id, a hold that came due in between.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
@@ -241,6 +242,50 @@ def test_a_group_that_meets_a_hold_it_does_not_remember_after_a_part_was_sent_is
         assert ledger.balance("user:c").posted == 5
         assert ledger.verify().ok
         assert_books_balance(ledger)
+
+
+def test_remembered_holds_posted_while_another_ledger_voids_them_are_each_resolved_once(ledger_url: str) -> None:
+    with _open_funded(ledger_url, amount=10_000) as mine, tally.open(ledger_url) as other:
+        mine.transfer("user:a", "user:b", 1)
+        holds = [mine.transfer("user:a", "user:b", 10, pending=True).id for _ in range(60)]
+        start = threading.Barrier(2)
+        answers: dict[str, dict[str, Any]] = {}
+        errors: list[BaseException] = []
+
+        def resolve(name: str, ledger: tally.Ledger, ids: list[str]) -> None:
+            mine_answers: dict[str, Any] = {}
+            try:
+                start.wait()
+                for id in ids:
+                    try:
+                        mine_answers[id] = getattr(ledger, name)(id)
+                    except tally.LedgerError as error:
+                        mine_answers[id] = error
+            except BaseException as error:  # noqa: BLE001 - re-raised below
+                errors.append(error)
+            answers[name] = mine_answers
+
+        # This ledger posts from the holds it remembers; the other voids from the far end.
+        threads = [
+            threading.Thread(target=resolve, args=("post", mine, holds)),
+            threading.Thread(target=resolve, args=("void", other, holds[::-1])),
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert not errors, errors
+        posted = 0
+        for id in holds:
+            post, void = answers["post"][id], answers["void"][id]
+            assert isinstance(post, tally.Transfer) != isinstance(void, tally.Transfer), (id, post, void)
+            winner, loser = (post, void) if isinstance(post, tally.Transfer) else (void, post)
+            assert loser.code == Code.TRANSFER_NOT_PENDING.value
+            assert mine.transfer(id).status == winner.status
+            posted += winner.status == "posted"
+        assert (mine.balance("user:b").posted, mine.balance("user:a").pending_out) == (1 + 10 * posted, 0)
+        assert mine.verify().ok
+        assert_books_balance(mine)
 
 
 @pytest.mark.postgres
