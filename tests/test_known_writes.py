@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 import tally
+from tally import engine as engine_module
 from tally.core import commands as cmd
 from tally.core.codes import Code
 from tests.concurrency.harness import RawDatabase
@@ -286,6 +287,23 @@ def test_remembered_holds_posted_while_another_ledger_voids_them_are_each_resolv
         assert (mine.balance("user:b").posted, mine.balance("user:a").pending_out) == (1 + 10 * posted, 0)
         assert mine.verify().ok
         assert_books_balance(mine)
+
+
+def test_past_its_bound_on_holds_the_engine_forgets_them_and_loads_again(
+    ledger_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(engine_module, "KNOWN_PENDING_MAX", 3)
+    with _open_funded(ledger_url) as ledger:
+        ledger.transfer("user:a", "user:b", 1)
+        known = ledger.engine.known_commits
+        items = [{"source": "user:a", "destination": "user:b", "amount": 10, "pending": True}] * 4
+        holds = ledger.transfer_batch(items)  # four holds left pending: more than 3, all forgotten
+        assert ledger.engine.known_commits == known + 1
+        assert ledger.post(holds[0].id).status == "posted"  # loads the hold again
+        assert ledger.engine.known_commits == known + 1
+        assert [ledger.void(hold.id).status for hold in holds[1:]] == ["voided"] * 3
+        assert ledger.balance("user:a").available == 100 - 1 - 10
+        assert_books_balance(ledger)
 
 
 @pytest.mark.postgres

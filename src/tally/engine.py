@@ -202,13 +202,13 @@ class _Known:
             if account is not None:
                 self.accounts[id] = account
         pending = self.pending
-        if len(pending) + len(transfers) > KNOWN_PENDING_MAX:
-            pending.clear()
         for id, transfer in transfers.items():
             if transfer is not None and transfer.status == TransferStatus.PENDING:
                 pending[id] = transfer
             else:
                 pending.pop(id, None)
+        if len(pending) > KNOWN_PENDING_MAX:
+            pending.clear()  # forgotten holds load the usual way
 
 
 class _KnownLoader:
