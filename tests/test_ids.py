@@ -1,18 +1,40 @@
-"""Generated ids: version-4 UUIDs in hex, unique, and a forked child never repeats its parent's."""
+"""Generated ids: version-7 UUIDs in hex, ordered by time, unique, and a forked child never repeats its parent's."""
 
 from __future__ import annotations
 
 import multiprocessing
 import threading
+import time
 import uuid
 
 from tally.ids import new_id
 
 
-def test_ids_are_version_4_uuids_in_hex() -> None:
+def test_ids_are_version_7_uuids_in_hex() -> None:
     for id in (new_id() for _ in range(1000)):
         parsed = uuid.UUID(hex=id)
-        assert (len(id), parsed.hex, parsed.version, parsed.variant) == (32, id, 4, uuid.RFC_4122)
+        assert (len(id), parsed.hex, parsed.version, parsed.variant) == (32, id, 7, uuid.RFC_4122)
+
+
+def test_ids_carry_the_millisecond_they_were_drawn_in_and_sort_by_it() -> None:
+    before = time.time_ns() // 1_000_000
+    first = new_id()
+    while time.time_ns() // 1_000_000 == before:  # the next millisecond
+        pass
+    later = [new_id() for _ in range(100)]
+    after = time.time_ns() // 1_000_000
+    assert before <= int(first[:12], 16) <= after
+    assert all(before < int(id[:12], 16) <= after for id in later)
+    assert all(first < id for id in later)
+
+
+def test_ids_keep_74_random_bits() -> None:
+    # Ids of one millisecond differ only in their random bits: about half of each flips.
+    ids = [int(new_id(), 16) for _ in range(2000)]
+    random_bits = (0xFFF << 64) | ((1 << 62) - 1)
+    ones = [sum((id >> bit) & 1 for id in ids) for bit in range(128) if random_bits >> bit & 1]
+    assert len(ones) == 74
+    assert all(800 < count < 1200 for count in ones)
 
 
 def test_ids_from_many_threads_are_unique() -> None:
