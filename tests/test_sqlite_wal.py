@@ -12,7 +12,9 @@ import random
 import sqlite3
 
 import tally
+from tally.core.transfer import Entry
 from tally.store import sqlite as sqlite_store
+from tally.store.base import Changes
 
 WAL_HEADER, FRAME = 32, 24 + 4096  # bytes: the WAL's header, and one frame (header and a 4 KiB page)
 
@@ -27,6 +29,32 @@ def test_every_connection_checkpoints_at_the_documented_bound(sqlite_url: str) -
             assert connection.execute("PRAGMA wal_autocheckpoint").fetchone() == (sqlite_store.WAL_CHECKPOINT_PAGES,)
             assert connection.execute("PRAGMA journal_size_limit").fetchone() == (sqlite_store.WAL_SIZE_LIMIT,)
             assert connection.execute("PRAGMA synchronous").fetchone() == (2,)  # FULL
+        assert store._writer.execute("PRAGMA cache_size").fetchone() == (-sqlite_store.WRITER_CACHE_KIB,)
+        for connection in store._readers:  # SQLite's default: a reader's cache is dropped after every write
+            assert connection.execute("PRAGMA cache_size").fetchone() == (-2000,)
+
+
+def test_a_large_transaction_stays_in_the_writers_cache_until_it_commits(sqlite_url: str) -> None:
+    # About 10 MB of entries (40,000 rows of some 250 bytes), scattered over
+    # 1,000 accounts' ranges: five times SQLite's default cache, which would
+    # spill them into the WAL before the commit (and read them back).
+    path = sqlite_url[len("sqlite:///") :]
+    rng = random.Random(7)
+    with tally.open(sqlite_url) as ledger:
+        ledger.create_account("user:1", currency="USD")
+        store = ledger.store
+        assert isinstance(store, sqlite_store.SQLiteStore)
+        entries = [
+            Entry(f"user:{rng.randrange(1000):04}", seq, f"t{seq}", 1, 1, 0, "x" * 200) for seq in range(1, 40_001)
+        ]
+        wal_before = os.path.getsize(path + "-wal")
+        store.begin(0, 0)
+        try:
+            store.write(Changes(entries=entries))
+            assert os.path.getsize(path + "-wal") == wal_before  # nothing written before the commit
+        finally:
+            store.rollback()
+        assert ledger.balance("user:1").posted == 0
 
 
 def test_a_ledger_that_keeps_writing_moves_its_pages_into_the_file_and_its_wal_stays_bounded(
