@@ -30,7 +30,9 @@ def test_every_connection_checkpoints_at_the_documented_bound(sqlite_url: str) -
             assert connection.execute("PRAGMA journal_size_limit").fetchone() == (sqlite_store.WAL_SIZE_LIMIT,)
             assert connection.execute("PRAGMA synchronous").fetchone() == (2,)  # FULL
         assert store._writer.execute("PRAGMA cache_size").fetchone() == (-sqlite_store.WRITER_CACHE_KIB,)
-        default = sqlite3.connect(":memory:").execute("PRAGMA cache_size").fetchone()
+        plain = sqlite3.connect(":memory:")
+        default = plain.execute("PRAGMA cache_size").fetchone()
+        plain.close()
         for connection in store._readers:  # SQLite's default: a reader's cache is dropped after every write
             assert connection.execute("PRAGMA cache_size").fetchone() == default
 
