@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Any
 
 from tally.core.clock import rfc3339, to_datetime
+from tally.core.records import positional
 
 
 class AccountStatus(StrEnum):
@@ -67,7 +68,7 @@ class Account:
     def with_balances(self, posted: int, pending_in: int, pending_out: int) -> Account:
         """This account with new balances: every transfer makes two, and
         `dataclasses.replace` costs several times this direct call."""
-        return Account(
+        return build_account(
             self.id, self.currency, self.scale, self.min_balance, self.max_balance, self.clearing_seconds,
             self.status, self.metadata, self.created_us, self.seq, posted, pending_in, pending_out, self.fingerprint,
         )  # fmt: skip
@@ -98,6 +99,9 @@ class Account:
             "balance": self.balance.to_dict(),
         }
 
+
+# Every field, positionally (tally.core.records): for the paths every transfer takes.
+build_account = positional(Account)
 
 # with_balances() copies the fields one by one: a new field must be added there too.
 assert len(fields(Account)) == 14, "Account changed: update Account.with_balances()"

@@ -13,7 +13,7 @@ from typing import Any
 from tally.core import events as ev
 from tally.core.account import Account, AccountStatus
 from tally.core.state import Working
-from tally.core.transfer import Entry, Transfer, TransferStatus
+from tally.core.transfer import Transfer, TransferStatus, build_entry, build_transfer
 
 
 def apply(state: Working, seq: int, kind: str, data: dict[str, Any], created_us: int) -> None:
@@ -83,34 +83,24 @@ def _move(
     state.put_account(source)
     state.put_account(destination)
     if amount:
-        state.entries.append(Entry(source.id, seq, transfer.id, -amount, source.posted, created_us, transfer.reason))
         state.entries.append(
-            Entry(destination.id, seq, transfer.id, amount, destination.posted, created_us, transfer.reason)
+            build_entry(source.id, seq, transfer.id, -amount, source.posted, created_us, transfer.reason)
+        )
+        state.entries.append(
+            build_entry(destination.id, seq, transfer.id, amount, destination.posted, created_us, transfer.reason)
         )
 
 
 def transfer_from_event(seq: int, data: dict[str, Any], created_us: int) -> Transfer:
     t = data["transfer"]
-    return Transfer(
-        id=t["id"],
-        source=t["source"],
-        destination=t["destination"],
-        amount=t["amount"],
-        currency=t["currency"],
-        reason=t["reason"],
-        metadata=t["metadata"],
-        pending=t["pending"],
-        expires_in=t["expires_in"],
-        on_expiry=t["on_expiry"],
-        seq=seq,
-        status=t["status"],
-        code=t["code"],
-        created_us=created_us,
-        expires_us=t["expires_us"],
-        posted_amount=t["amount"] if t["status"] == TransferStatus.POSTED else None,
-        reverses=t["reverses"],
-        fingerprint=data["fingerprint"],
-    )
+    status = t["status"]
+    return build_transfer(
+        t["id"], t["source"], t["destination"], t["amount"], t["currency"], t["reason"], t["metadata"],
+        t["pending"], t["expires_in"], t["on_expiry"], seq, status, t["code"], created_us, t["expires_us"],
+        t["amount"] if status == TransferStatus.POSTED else None,  # posted_amount
+        t["reverses"], 0, None, None,  # reversed_amount, resolved_seq, resolution
+        data["fingerprint"],
+    )  # fmt: skip
 
 
 def _transfer_created(state: Working, seq: int, data: dict[str, Any], created_us: int) -> None:

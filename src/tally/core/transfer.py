@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Any
 
 from tally.core.clock import rfc3339, to_datetime
+from tally.core.records import positional
 
 
 class TransferStatus(StrEnum):
@@ -122,3 +123,8 @@ class Entry:
             "created_at": rfc3339(self.created_us),
             "reason": self.reason,
         }
+
+
+# Every field, positionally (tally.core.records): for the paths every transfer takes.
+build_transfer = positional(Transfer)
+build_entry = positional(Entry)

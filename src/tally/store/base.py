@@ -12,9 +12,9 @@ from typing import Any, NamedTuple, Protocol
 
 import orjson
 
-from tally.core.account import Account
+from tally.core.account import Account, build_account
 from tally.core.events import Event
-from tally.core.transfer import Entry, Transfer
+from tally.core.transfer import Entry, Transfer, build_entry, build_transfer
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,7 +278,7 @@ def _metadata(text: str) -> dict[str, Any]:
 
 
 def account_from_row(row: Sequence[Any]) -> Account:
-    return Account(
+    return build_account(
         row[0], row[1], row[2], row[3], row[4], row[5], row[6], _metadata(row[7]),
         row[8], row[9], row[10], row[11], row[12], row[13],
     )  # fmt: skip
@@ -308,7 +308,7 @@ ACCOUNT_UPDATE = (
 
 
 def transfer_from_row(row: Sequence[Any]) -> Transfer:
-    return Transfer(
+    return build_transfer(
         row[0], row[1], row[2], row[3], row[4], row[5], _metadata(row[6]), bool(row[7]), row[8],
         row[9], row[10], row[11], row[12], row[13], row[14], row[15], row[16], row[17], row[18],
         row[19], row[20],
@@ -335,7 +335,7 @@ TRANSFER_UPDATE = (
 
 
 def entry_from_row(row: Sequence[Any]) -> Entry:
-    return Entry(row[0], row[1], row[2], row[3], row[4], row[5], row[6])
+    return build_entry(*row)
 
 
 def entry_to_row(e: Entry) -> tuple[Any, ...]:
