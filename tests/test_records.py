@@ -57,3 +57,15 @@ def test_a_record_with_a_post_init_is_refused() -> None:
 
     with pytest.raises(AssertionError, match="__post_init__"):
         positional(Checked)
+
+
+def test_a_transfer_request_is_the_command_its_constructor_makes() -> None:
+    from tally.core.commands import CreateTransfer, create_transfer
+
+    built = create_transfer(
+        "user:1", "user:2", 500, id="t-1", currency="USD", reason="rent", metadata={"k": 1},
+        pending=True, expires_in=60, on_expiry="post",
+    )  # fmt: skip
+    made = CreateTransfer("t-1", "user:1", "user:2", 500, "USD", "rent", {"k": 1}, True, 60, "post")
+    assert dataclasses.astuple(built) == dataclasses.astuple(made)
+    assert built == made and built.fingerprint == made.fingerprint

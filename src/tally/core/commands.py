@@ -21,6 +21,7 @@ from tally.core.limits import (
     EXPIRES_IN_SECONDS_MAX,
     EXPIRES_IN_SECONDS_MIN,
 )
+from tally.core.records import positional
 from tally.core.text import canonical_json, check_id, check_metadata, check_reason
 
 
@@ -131,6 +132,10 @@ class CreateTransfer:
             "transfer", self.metadata, self.id, self.source, self.destination, self.amount, self.currency,
             self.reason, self.pending, self.expires_in, self.on_expiry,
         )  # fmt: skip
+
+
+# Every field, positionally (tally.core.records): every transfer request builds one.
+_build_create_transfer = positional(CreateTransfer)
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,17 +283,17 @@ def create_transfer(
     if not pending and (expires_in is not None or on_expiry is not None):
         field = "expires_in" if expires_in is not None else "on_expiry"
         raise ValidationError(f"{field} applies only to a pending transfer", field=field)
-    return CreateTransfer(
-        id=check_id(id),
-        source=check_id(source, "source"),
-        destination=check_id(destination, "destination"),
-        amount=check_amount(amount),
-        currency=None if currency is None else check_currency_code(currency),
-        reason=check_reason(reason),
-        metadata=check_metadata(metadata),
-        pending=pending,
-        expires_in=expires_in,
-        on_expiry=on_expiry,
+    return _build_create_transfer(  # CreateTransfer's fields, in order
+        check_id(id),
+        check_id(source, "source"),
+        check_id(destination, "destination"),
+        check_amount(amount),
+        None if currency is None else check_currency_code(currency),
+        check_reason(reason),
+        check_metadata(metadata),
+        pending,
+        expires_in,
+        on_expiry,
     )
 
 
