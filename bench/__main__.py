@@ -35,6 +35,12 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--double-spend-rounds", type=int, default=Config.double_spend_rounds)
     parser.add_argument("--no-memory-probe", action="store_true", help="skip the separate-process memory probe")
     parser.add_argument(
+        "--memory-seconds",
+        type=float,
+        default=Config.memory_seconds,
+        help="how long the memory probe may run per ledger, waiting for the server's memory to settle",
+    )
+    parser.add_argument(
         "--output",
         type=Path,
         default=None,
@@ -61,6 +67,7 @@ def _config(arguments: argparse.Namespace) -> Config:
         correctness_calls=arguments.correctness_calls,
         double_spend_rounds=arguments.double_spend_rounds,
         memory_probe=not arguments.no_memory_probe,
+        memory_seconds=arguments.memory_seconds,
     )
 
 

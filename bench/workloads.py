@@ -35,6 +35,7 @@ class Config:
     correctness_calls: int = 200  # per client
     double_spend_rounds: int = 20
     memory_probe: bool = True
+    memory_seconds: float = 150.0  # at most, per ledger: the probe runs until the server's memory settles
 
     @property
     def users(self) -> list[str]:

@@ -17,6 +17,7 @@ from tests.services import missing
 TINY = [
     "--seconds", "0.05", "--repeats", "1", "--accounts", "12", "--clients", "3", "--batch", "20",
     "--history-rows", "60", "--history-rows-small", "20", "--correctness-calls", "4", "--double-spend-rounds", "2",
+    "--memory-seconds", "0.1",
 ]  # fmt: skip
 
 
@@ -81,3 +82,13 @@ def test_a_partial_run_is_printed_and_leaves_the_run_of_record(
     assert "### 1. One client" in printed and "_This workload took " in printed
     assert "(`make bench`)" not in printed  # only the full default run is `make bench`
     assert "Not written to RESULTS.md: a partial run" in printed
+
+
+def test_the_memory_probe_waits_until_the_peak_stops_growing() -> None:
+    from bench.serve_probe import SETTLED_MB, SETTLED_SECONDS, _settled
+
+    growing = [(0.0, 70.0), (5.0, 75.0), (10.0, 80.0), (15.0, 85.0)]
+    assert not _settled(growing)
+    flat = [(0.0, 100.0), (5.0, 100.2), (SETTLED_SECONDS, 100.0 + SETTLED_MB / 2)]
+    assert _settled(flat)
+    assert not _settled(flat[:2])  # flat, but not for long enough yet
