@@ -119,6 +119,7 @@ def _memory_report(table: Table, config: Config, sizes: Sequence[int], memory: l
     small, big = memory
     who = small["who"]
     settled = small["settled"] and big["settled"]
+    unsettled = "" if settled else ", not settled"
     how_long = (
         f"rounds of {config.seconds:g} s until its memory stopped growing (less than {SETTLED_MB:g} MB more over "
         f"{SETTLED_SECONDS:g} s): {small['seconds']:.0f} and {big['seconds']:.0f} s"
@@ -136,12 +137,12 @@ def _memory_report(table: Table, config: Config, sizes: Sequence[int], memory: l
     table.checks += [
         Check(
             f"peak RSS under workload 2 < {MEMORY_LIMIT_MB} MB, once settled",
-            f"{max(small['peak_mb'], big['peak_mb']):.0f} MB" + ("" if settled else ", not settled"),
+            f"{max(small['peak_mb'], big['peak_mb']):.0f} MB{unsettled}",
             settled and max(small["peak_mb"], big["peak_mb"]) < MEMORY_LIMIT_MB,
         ),
         Check(
             f"peak RSS with {sizes[1]:,} history rows within 10% of {sizes[0]:,}",
-            f"{big['peak_mb'] / small['peak_mb'] - 1:+.0%}" + ("" if settled else ", not settled"),
+            f"{big['peak_mb'] / small['peak_mb'] - 1:+.0%}{unsettled}",
             settled and abs(big["peak_mb"] / small["peak_mb"] - 1) <= 0.10,
         ),
     ]
