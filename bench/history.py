@@ -11,6 +11,7 @@ from bench.databases import Places, Target
 from bench.http_system import TallyHTTP
 from bench.measure import Operation
 from bench.report import Check, Table, number
+from bench.serve_probe import SETTLED_MB, SETTLED_SECONDS, serve_workload
 from bench.tally_system import TallySystem
 from bench.workloads import RICH, Config, _measure
 
@@ -108,14 +109,10 @@ def balance_reads(places: Places, config: Config) -> Table:
 
 def _memory_probes(config: Config, urls: Sequence[str]) -> list[dict[str, Any]]:
     """Workload 2 against each ledger through a real `tally serve`, and that process's peak memory."""
-    from bench.serve_probe import serve_workload
-
     return [serve_workload(url, config.users, config.seconds, config.clients, config.memory_seconds) for url in urls]
 
 
 def _memory_report(table: Table, config: Config, sizes: Sequence[int], memory: list[dict[str, Any]]) -> None:
-    from bench.serve_probe import SETTLED_MB, SETTLED_SECONDS
-
     small, big = memory
     who = small["who"]
     settled = small["settled"] and big["settled"]

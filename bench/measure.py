@@ -69,6 +69,17 @@ class Run:
     def per_second(self) -> float:
         return self.transfers / self.seconds if self.seconds else 0.0
 
+    def add(self, other: Run) -> None:
+        """Count `other` as more of this run (the same clients, measured again)."""
+        self.transfers += other.transfers
+        self.seconds += other.seconds
+        self.latencies.extend(other.latencies)
+        self.errors += other.errors
+        self.rejected += other.rejected
+        self.peak_mb = max(self.peak_mb, other.peak_mb)
+        for kind, count in other.error_kinds.items():
+            self.error_kinds[kind] = self.error_kinds.get(kind, 0) + count
+
     def percentile_ms(self, q: float) -> float:
         if not self.latencies:
             return 0.0

@@ -35,7 +35,7 @@ def serve_workload(url: str, users: list[str], seconds: float, clients: int, max
             began = time.perf_counter()
             while not settled:
                 run = run_clients(clients, lambda index: _single(handles[index], pick), seconds=seconds)
-                _add(total, run)
+                total.add(run)
                 elapsed = time.perf_counter() - began
                 peaks.append((elapsed, memory.peak_mb))
                 settled = _settled(peaks)
@@ -61,11 +61,3 @@ def _settled(peaks: list[tuple[float, float]]) -> bool:
     """Whether the peak now is within SETTLED_MB of the peak at least SETTLED_SECONDS ago."""
     now, peak = peaks[-1]
     return any(at <= now - SETTLED_SECONDS and peak - then < SETTLED_MB for at, then in peaks)
-
-
-def _add(total: Run, run: Run) -> None:
-    total.transfers += run.transfers
-    total.seconds += run.seconds
-    total.latencies.extend(run.latencies)
-    total.errors += run.errors
-    total.rejected += run.rejected
