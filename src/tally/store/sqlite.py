@@ -44,7 +44,9 @@ WAL_SIZE_LIMIT = 64 * 1024 * 1024
 # more. The writer keeps its cache from one commit to the next (nothing else
 # wrote), so the pages it dirties each time stay in memory. A bound, not a
 # share of the history: the cache holds at most this much however long the
-# journal grows. Readers keep the default: SQLite drops a reader's cache
+# journal grows, and fills up to it as the ledger is written (a `tally serve`
+# under load levels about 70 MB above where it started after a minute or so;
+# bench/ANALYSIS.md). Readers keep the default: SQLite drops a reader's cache
 # whenever another connection has written since its last read.
 WRITER_CACHE_KIB = 64 * 1024
 MIGRATE_ATTEMPTS_MAX = 100
