@@ -197,7 +197,7 @@ def test_a_long_batch_among_remembered_accounts_is_streamed_without_loading(ledg
         ledger.transfer("user:a", "user:b", 1)
         known = ledger.engine.known_commits
         items = [{"source": "user:a", "destination": "user:b" if n % 2 else "user:c", "amount": 2} for n in range(250)]
-        results = ledger.transfer_batch(items)  # in parts of STREAM_EVENTS
+        results = ledger.transfer_batch(items)  # in parts of STREAM_EVENTS on PostgreSQL
         assert [t.status for t in results] == ["posted"] * 250
         assert ledger.engine.known_commits == known + 1
         assert [ledger.balance(id).posted for id in ("user:a", "user:b", "user:c")] == [499, 251, 250]

@@ -23,9 +23,8 @@ import pytest
 import tally
 from tally.core.account import Account
 from tally.core.clock import to_datetime
-from tally.engine import STREAM_EVENTS
 from tally.keys import authenticate, create_key, list_keys, revoke_key
-from tally.store.base import Changes, Head
+from tally.store.base import STREAM_EVENTS, Changes, Head
 from tally.store.migrate import head_revision, run_alembic
 from tally.store.schema import SCHEMA_REVISION
 from tests.concurrency.harness import RawDatabase, journal, run_threads, run_together
@@ -360,9 +359,10 @@ def test_a_batch_that_changes_many_accounts_keeps_every_column_of_each(ledger: t
 
 
 def test_a_long_batch_sent_in_parts_records_the_changes_to_its_earlier_parts(ledger: tally.Ledger) -> None:
-    # A long batch reaches the store in parts as it is decided (STREAM_EVENTS
-    # each): reversals late in the batch change transfers of its first part,
-    # already sent as new rows, and those changes must be written too.
+    # A long batch reaches a store that streams (PostgreSQL) in parts as it is
+    # decided (STREAM_EVENTS each): reversals late in the batch change
+    # transfers of its first part, already sent as new rows, and those changes
+    # must be written too. SQLite takes the whole group at its end.
     ledger.create_account("@world", currency="USD", min_balance=None)
     ids = [f"part:{n}" for n in range(40)]
     for id in ids:

@@ -47,9 +47,6 @@ T = TypeVar("T")
 
 Clock = Callable[[], float]
 
-# A group hands the store its rows in parts of about this many events, so
-# that a store across a network writes one part while the next is decided.
-STREAM_EVENTS = 100
 # The accounts, and the pending transfers, the engine remembers from its own
 # commits, at most (see _Known).
 KNOWN_ACCOUNTS_MAX = 10_000
@@ -286,6 +283,8 @@ def _touched(commands: Sequence[Command]) -> tuple[set[str], set[str]]:
 class Engine:
     def __init__(self, store: Store, clock: Clock = time.time, write_timeout: float = WRITE_RETRY_SECONDS_MAX) -> None:
         self.store = store
+        # Parts of this many events, or None: all of a group's rows at its end.
+        self._stream: int | None = store.stream_events
         self.clock = clock
         self.write_timeout = write_timeout  # seconds a write keeps retrying before `unavailable`
         self._lock = threading.Lock()
@@ -522,29 +521,31 @@ class Engine:
 
     def _execute(self, state: Working, command: Command, sent: _Sent | None) -> Written:
         recorded = len(state.events)
-        if sent is not None and isinstance(command, TransferBatch) and not command.atomic:
+        stream = self._stream
+        if stream is None or sent is None:
+            return Written(execute(state, command), len(state.events) > recorded)
+        if isinstance(command, TransferBatch) and not command.atomic:
             # A long batch goes in slices, each sent to the store once decided
             # (the same results: the items of a batch that is not atomic are
             # decided one by one, in order, whatever the slicing).
             results: list[Transfer] = []
-            for start in range(0, len(command.transfers), STREAM_EVENTS):
-                part = TransferBatch(command.transfers[start : start + STREAM_EVENTS], atomic=False)
+            for start in range(0, len(command.transfers), stream):
+                part = TransferBatch(command.transfers[start : start + stream], atomic=False)
                 results += cast(list[Transfer], execute(state, part))
-                self._send(state, sent)
+                self._send(state, sent, stream)
             result: Result = results
         else:
             result = execute(state, command)
-            if sent is not None:
-                self._send(state, sent)
+            self._send(state, sent, stream)
         return Written(result, len(state.events) > recorded)
 
-    def _send(self, state: Working, sent: _Sent) -> None:
-        """Hand the store the rows decided so far, once there are enough of them.
+    def _send(self, state: Working, sent: _Sent, stream: int) -> None:
+        """Hand the store the rows decided so far, once there are `stream` events of them.
 
         A store across a network starts writing them while the rules decide the
         rest of the group: its work overlaps ours instead of following it.
         """
-        if len(state.events) - sent.events >= STREAM_EVENTS:
+        if len(state.events) - sent.events >= stream:
             sent.begun()
             self.store.write(self._changes(state, sent, final=False))
 

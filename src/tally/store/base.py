@@ -54,6 +54,11 @@ class Changes:
     head: Head | None = None
 
 
+# The parts a store across a network asks for (`Store.stream_events`): the
+# server writes one part while the engine decides the next.
+STREAM_EVENTS = 100
+
+
 class Stale(Exception):
     """`Store.begin_on_head` refused: the journal's head moved, or a hold came due.
 
@@ -67,6 +72,11 @@ class Store(Protocol):
 
     url: str
     dialect: str
+    # Whether the engine hands a long group's rows in parts of this many
+    # events as it decides them (a store across a network writes one part
+    # while the next is decided), or None: all of them at the group's end (a
+    # store in this process would only pay for the parts).
+    stream_events: int | None
 
     # --- the write unit of work (one per engine; the engine serialises it) ----
     def begin(

@@ -191,6 +191,7 @@ def conninfo(url: str) -> str:
 
 class PostgresStore(base.SnapshotIterators):
     dialect = "postgresql"
+    stream_events: int | None = base.STREAM_EVENTS
 
     def __init__(self, url: str, *, write_timeout: float = LOCK_TIMEOUT_MS / 1000) -> None:
         self.url = url
