@@ -386,6 +386,35 @@ def test_a_long_batch_sent_in_parts_records_the_changes_to_its_earlier_parts(led
     assert ledger.verify().ok
 
 
+def test_a_long_group_reaches_the_store_in_parts_only_if_the_store_asks_for_them(
+    ledger: tally.Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # PostgreSQL's server writes one part while the engine decides the next;
+    # SQLite writes in the caller's thread, where parts only cost, so it takes
+    # the whole group at its end (bench/ANALYSIS.md).
+    store = ledger.store
+    assert store.stream_events == (None if store.dialect == "sqlite" else STREAM_EVENTS)
+    ledger.create_account("@world", currency="USD", min_balance=None)
+    ledger.create_account("part:a", currency="USD")
+    parts: list[tuple[int, bool]] = []
+    write = store.write
+
+    def counted(changes: Changes) -> None:
+        parts.append((len(changes.journal), changes.head is not None))
+        write(changes)
+
+    monkeypatch.setattr(store, "write", counted)
+    count = 2 * STREAM_EVENTS + STREAM_EVENTS // 2
+    written = ledger.transfer_batch([{"source": "@world", "destination": "part:a", "amount": 1}] * count)
+    assert [t.status for t in written] == ["posted"] * count
+    if store.stream_events is None:
+        assert parts == [(count, True)]
+    else:
+        assert parts == [(STREAM_EVENTS, False), (STREAM_EVENTS, False), (STREAM_EVENTS // 2, True)]
+    assert ledger.balance("part:a").posted == count
+    assert ledger.verify().ok
+
+
 @pytest.mark.parametrize("count", [1, 3, 40])
 def test_many_new_accounts_and_currencies_in_one_write_read_back_exactly(ledger: tally.Ledger, count: int) -> None:
     # New accounts and currencies in one write: a few go one row per
