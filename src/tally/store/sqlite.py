@@ -87,7 +87,7 @@ _ACCOUNT_DUE = (
 class SQLiteStore(base.SnapshotIterators):
     dialect = "sqlite"
     # SQLite writes in this thread, so parts would overlap nothing: the engine
-    # hands it a group's rows at once (parts of 100 cost a batch about 3%).
+    # hands it a group's rows at once (parts of 100 cost a batch 4-5%).
     stream_events: int | None = None
 
     def __init__(self, url: str, *, write_timeout: float = BUSY_TIMEOUT_MS / 1000) -> None:
