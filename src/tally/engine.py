@@ -283,8 +283,6 @@ def _touched(commands: Sequence[Command]) -> tuple[set[str], set[str]]:
 class Engine:
     def __init__(self, store: Store, clock: Clock = time.time, write_timeout: float = WRITE_RETRY_SECONDS_MAX) -> None:
         self.store = store
-        # Parts of this many events, or None: all of a group's rows at its end.
-        self._stream: int | None = store.stream_events
         self.clock = clock
         self.write_timeout = write_timeout  # seconds a write keeps retrying before `unavailable`
         self._lock = threading.Lock()
@@ -521,7 +519,7 @@ class Engine:
 
     def _execute(self, state: Working, command: Command, sent: _Sent | None) -> Written:
         recorded = len(state.events)
-        stream = self._stream
+        stream = self.store.stream_events  # parts of this many events, or None: all at the group's end
         if stream is None or sent is None:
             return Written(execute(state, command), len(state.events) > recorded)
         if isinstance(command, TransferBatch) and not command.atomic:

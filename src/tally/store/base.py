@@ -54,8 +54,7 @@ class Changes:
     head: Head | None = None
 
 
-# The parts a store across a network asks for (`Store.stream_events`): the
-# server writes one part while the engine decides the next.
+# The part size PostgreSQL asks for (`Store.stream_events`).
 STREAM_EVENTS = 100
 
 
