@@ -21,6 +21,7 @@ import psycopg
 import pytest
 
 import tally
+from tally.core import commands as cmd
 from tally.core.account import Account
 from tally.core.clock import to_datetime
 from tally.keys import authenticate, create_key, list_keys, revoke_key
@@ -413,6 +414,56 @@ def test_a_long_group_reaches_the_store_in_parts_only_if_the_store_asks_for_them
         assert parts == [(STREAM_EVENTS, False), (STREAM_EVENTS, False), (STREAM_EVENTS // 2, True)]
     assert ledger.balance("part:a").posted == count
     assert ledger.verify().ok
+
+
+def test_a_transfer_writes_only_the_balances_of_the_accounts_it_moves(
+    ledger: tally.Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A transfer changes nothing of an account but its balances: the store
+    # gets those alone (no metadata to encode, fewer columns: bench/ANALYSIS.md).
+    ledger.create_account("@world", currency="USD", min_balance=None)
+    ledger.create_account("move:a", currency="USD", max_balance=1_000, metadata={"tier": "gold"})
+    ledger.transfer("@world", "move:a", 10)  # the usual way: the accounts are loaded
+    seen: list[Changes] = []
+    write = ledger.store.write
+
+    def kept(changes: Changes) -> None:
+        seen.append(changes)
+        write(changes)
+
+    monkeypatch.setattr(ledger.store, "write", kept)
+    ledger.transfer("@world", "move:a", 5)  # decided from the remembered accounts
+    ledger.transfer("move:a", "@world", 3, pending=True)
+    assert [sorted(a.id for a in c.moved_accounts) for c in seen] == [["@world", "move:a"]] * 2
+    assert [c.changed_accounts for c in seen] == [[], []]
+    account = ledger.account("move:a")
+    assert (account.posted, account.pending_out, account.available) == (15, 3, 12)
+    assert (account.max_balance, account.metadata, account.status) == (1_000, {"tier": "gold"}, "open")
+    assert ledger.verify().ok
+
+
+def test_a_group_that_changes_an_accounts_settings_and_moves_its_money_writes_both(ledger_url: str) -> None:
+    with tally.open(ledger_url) as ledger:
+        ledger.create_account("@world", currency="USD", min_balance=None)
+        ledger.create_account("move:b", currency="USD", metadata={"v": 1})
+        ledger.transfer("@world", "move:b", 10)
+        # One group, as the engine takes concurrent callers' commands.
+        written = ledger.engine._run(
+            [
+                cmd.create_transfer("@world", "move:b", 5, id="move-in"),
+                cmd.update_account("move:b", {"metadata": {"v": 2}, "min_balance": -50}),
+                cmd.create_transfer("move:b", "@world", 40, id="move-out"),
+                cmd.set_account_status("move:b", "freeze", "checking"),
+            ],
+            False,
+        )
+        assert [w.created for w in written] == [True] * 4
+    with tally.open(ledger_url) as again:
+        account = again.account("move:b")
+        assert (account.posted, account.min_balance, account.metadata, account.status) == (
+            -25, -50, {"v": 2}, "frozen",
+        )  # fmt: skip
+        assert again.verify().ok
 
 
 @pytest.mark.parametrize("count", [1, 3, 40])

@@ -19,6 +19,7 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import islice
+from operator import attrgetter
 from typing import TypeVar, cast
 
 from tally.core.account import Account
@@ -40,7 +41,7 @@ from tally.core.machine import Result, execute
 from tally.core.state import Working
 from tally.core.transfer import Transfer, TransferStatus
 from tally.currencies import iso_scale
-from tally.store.base import Changes, Head, Store, dumps
+from tally.store.base import ACCOUNT_MOVED_COLUMNS, ACCOUNT_UPDATED_COLUMNS, Changes, Head, Store, dumps
 
 log = logging.getLogger("tally.engine")
 T = TypeVar("T")
@@ -54,6 +55,10 @@ KNOWN_PENDING_MAX = 10_000
 # After its remembered accounts turned out stale (another process wrote), the
 # engine loads the usual way for this many groups, then more, up to the last.
 STALE_PAUSE_MIN, STALE_PAUSE_MAX = 16, 4096
+
+# What a write may change of an account besides its balances: an account whose
+# settings are as the group found them gets only its balances written.
+_settings = attrgetter(*(name for name in ACCOUNT_UPDATED_COLUMNS if name not in ACCOUNT_MOVED_COLUMNS))
 
 
 @dataclass(frozen=True, slots=True)
@@ -429,7 +434,7 @@ class Engine:
                 self.store.rollback()
                 self._known = known  # nothing written: still as true (or stale) as it was
                 return results
-            changes = self._changes(state, sent, final=True)
+            changes = self._changes(state, sent, final=True, found=loader.accounts)
             self.store.write(changes)
             self.store.commit()
             self.commits += 1
@@ -492,7 +497,7 @@ class Engine:
                 # come from accounts read under the head's lock, the usual way.
                 self.store.rollback()
                 return None
-            changes = self._changes(state, sent, final=True)
+            changes = self._changes(state, sent, final=True, found=known.accounts)
             sent.begun()
             self.store.write(changes)
             self.store.commit()
@@ -548,9 +553,15 @@ class Engine:
             self.store.write(self._changes(state, sent, final=False))
 
     @staticmethod
-    def _changes(state: Working, sent: _Sent, *, final: bool) -> Changes:
+    def _changes(
+        state: Working, sent: _Sent, *, final: bool, found: Mapping[str, Account | None] | None = None
+    ) -> Changes:
         """The rows not sent yet: the journal, entries and new transfers so far;
-        and, in the final part, the accounts, the changed transfers and the head."""
+        and, in the final part, the accounts, the changed transfers and the head.
+
+        `found`: the accounts as the group read them in its transaction; one
+        whose settings the group left as they were has only its balances written.
+        """
         now = state.now_us
         changes = Changes(entries=state.entries[sent.entries :])
         previous = sent.hash
@@ -571,8 +582,16 @@ class Engine:
                 # Changed since it was sent, if new: a reversal or a resolution
                 # of a transfer made earlier in the same group.
                 changes.changed_transfers.append(transfer)
+        found = found or {}
         for id, account in state.accounts.items():
-            (changes.new_accounts if id in state.new_accounts else changes.changed_accounts).append(account)
+            if id in state.new_accounts:
+                changes.new_accounts.append(account)
+                continue
+            before = found.get(id)
+            if before is not None and _settings(account) == _settings(before):
+                changes.moved_accounts.append(account)
+            else:
+                changes.changed_accounts.append(account)
         changes.currencies = list(state.currencies.items())
         changes.head = Head(state.seq, previous, now)
         return changes

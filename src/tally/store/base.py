@@ -46,7 +46,8 @@ class Changes:
 
     journal: list[tuple[int, int, str, str, str]] = field(default_factory=list)  # seq, us, kind, data, hash
     new_accounts: list[Account] = field(default_factory=list)
-    changed_accounts: list[Account] = field(default_factory=list)
+    changed_accounts: list[Account] = field(default_factory=list)  # settings or status changed (all columns)
+    moved_accounts: list[Account] = field(default_factory=list)  # only the balances changed
     new_transfers: list[Transfer] = field(default_factory=list)
     changed_transfers: list[Transfer] = field(default_factory=list)
     entries: list[Entry] = field(default_factory=list)
@@ -313,6 +314,18 @@ ACCOUNT_UPDATED_COLUMNS = (
 )  # fmt: skip
 ACCOUNT_UPDATE = (
     "UPDATE accounts SET " + ", ".join(f"{name} = {{p}}" for name in ACCOUNT_UPDATED_COLUMNS) + " WHERE id = {p}"
+)
+
+
+def account_move_row(a: Account) -> tuple[int, int, int, str]:
+    return (a.posted, a.pending_in, a.pending_out, a.id)
+
+
+# What a transfer changes of an account (`Changes.moved_accounts`), in
+# `account_move_row`'s order: no metadata to encode, fewer columns to bind.
+ACCOUNT_MOVED_COLUMNS = ("posted", "pending_in", "pending_out")
+ACCOUNT_MOVE = (
+    "UPDATE accounts SET " + ", ".join(f"{name} = {{p}}" for name in ACCOUNT_MOVED_COLUMNS) + " WHERE id = {p}"
 )
 
 

@@ -65,6 +65,7 @@ def sqlite_path(url: str) -> tuple[str, bool]:
 
 
 _ACCOUNT_UPDATE = base.ACCOUNT_UPDATE.format(p="?")
+_ACCOUNT_MOVE = base.ACCOUNT_MOVE.format(p="?")
 _TRANSFER_UPDATE = base.TRANSFER_UPDATE.format(p="?")
 _HEAD_UPDATE = base.HEAD_UPDATE.format(p="?")
 # The due holds that touch some accounts (`{ids}`: their placeholders). The
@@ -236,6 +237,8 @@ class SQLiteStore(base.SnapshotIterators):
             )
         if changes.changed_accounts:
             w.executemany(_ACCOUNT_UPDATE, [base.account_update_row(a) for a in changes.changed_accounts])
+        if changes.moved_accounts:
+            w.executemany(_ACCOUNT_MOVE, [base.account_move_row(a) for a in changes.moved_accounts])
         if changes.new_transfers:
             w.executemany(
                 base.insert_sql("transfers", base.TRANSFER_COLUMNS, "?"),
