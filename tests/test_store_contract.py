@@ -442,27 +442,37 @@ def test_a_transfer_writes_only_the_balances_of_the_accounts_it_moves(
     assert ledger.verify().ok
 
 
-def test_a_group_that_changes_an_accounts_settings_and_moves_its_money_writes_both(ledger_url: str) -> None:
+@pytest.mark.parametrize("count", [1, 12])
+def test_a_group_that_changes_accounts_settings_and_moves_their_money_writes_both(ledger_url: str, count: int) -> None:
+    # In one group: accounts whose settings change and whose money moves (every
+    # column written), beside accounts whose money alone moves (balances
+    # written). Twelve of each take PostgreSQL's one-statement path for both.
+    changed, moved = [f"set:{n:02}" for n in range(count)], [f"move:{n:02}" for n in range(count)]
     with tally.open(ledger_url) as ledger:
         ledger.create_account("@world", currency="USD", min_balance=None)
-        ledger.create_account("move:b", currency="USD", metadata={"v": 1})
-        ledger.transfer("@world", "move:b", 10)
+        for id in changed + moved:
+            ledger.create_account(id, currency="USD", metadata={"v": 1})
+            ledger.transfer("@world", id, 10)
+        commands: list[cmd.Command] = []
+        for n, id in enumerate(changed):
+            commands += [
+                cmd.create_transfer("@world", id, 5, id=f"in-{n}"),
+                cmd.update_account(id, {"metadata": {"v": 2, "n": n}, "min_balance": -50}),
+                cmd.create_transfer(id, moved[n], 40, id=f"out-{n}"),
+                cmd.set_account_status(id, "freeze", "checking"),
+            ]
         # One group, as the engine takes concurrent callers' commands.
-        written = ledger.engine._run(
-            [
-                cmd.create_transfer("@world", "move:b", 5, id="move-in"),
-                cmd.update_account("move:b", {"metadata": {"v": 2}, "min_balance": -50}),
-                cmd.create_transfer("move:b", "@world", 40, id="move-out"),
-                cmd.set_account_status("move:b", "freeze", "checking"),
-            ],
-            False,
-        )
-        assert [w.created for w in written] == [True] * 4
+        written = ledger.engine._run(commands, False)
+        assert [w.created for w in written] == [True] * len(commands)
     with tally.open(ledger_url) as again:
-        account = again.account("move:b")
-        assert (account.posted, account.min_balance, account.metadata, account.status) == (
-            -25, -50, {"v": 2}, "frozen",
-        )  # fmt: skip
+        for n, id in enumerate(changed):
+            account = again.account(id)
+            assert (account.posted, account.min_balance, account.metadata, account.status) == (
+                -25, -50, {"v": 2, "n": n}, "frozen",
+            )  # fmt: skip
+        for id in moved:
+            account = again.account(id)
+            assert (account.posted, account.min_balance, account.metadata, account.status) == (50, 0, {"v": 1}, "open")
         assert again.verify().ok
 
 
