@@ -133,6 +133,15 @@ class CreateTransfer:
             self.reason, self.pending, self.expires_in, self.on_expiry,
         )  # fmt: skip
 
+    @property
+    def fingerprint_0_1_0(self) -> str:
+        """The fingerprint Tally 0.1.0 stored for this request (see `matches`)."""
+        return _fingerprint(self.to_dict())
+
+    def matches(self, fingerprint: str) -> bool:
+        """Whether a transfer stored with `fingerprint` was made by this same request."""
+        return _matches(self, fingerprint)
+
 
 # Every field, positionally (tally.core.records): every transfer request builds one.
 _build_create_transfer = positional(CreateTransfer)
@@ -159,6 +168,27 @@ class ReverseTransfer:
     @property
     def fingerprint(self) -> str:
         return _fields_fingerprint("reverse", self.metadata, self.id, self.reverses, self.amount, self.reason)
+
+    @property
+    def fingerprint_0_1_0(self) -> str:
+        """The fingerprint Tally 0.1.0 stored for this request (see `matches`)."""
+        return _fingerprint(self.to_dict())
+
+    def matches(self, fingerprint: str) -> bool:
+        """Whether a transfer stored with `fingerprint` was made by this same request."""
+        return _matches(self, fingerprint)
+
+
+def _matches(command: CreateTransfer | ReverseTransfer, fingerprint: str) -> bool:
+    """A replay's test: the stored fingerprint is this request's.
+
+    Tally 0.1.0 fingerprinted a transfer request as the canonical JSON of its
+    `to_dict()`; later versions join its fields (`_fields_fingerprint`), which
+    is cheaper. Its ledgers open unchanged (the same schema), so a transfer
+    it recorded keeps its old fingerprint, and a retry of that request after
+    an upgrade must still be answered as a replay, not as `id_conflict`.
+    """
+    return fingerprint == command.fingerprint or fingerprint == command.fingerprint_0_1_0
 
 
 @dataclass(frozen=True, slots=True)

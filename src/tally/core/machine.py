@@ -70,12 +70,12 @@ _CREATED_KIND = {_POSTED: ev.TRANSFER_POSTED, _PENDING: ev.TRANSFER_PENDING, _RE
 
 
 def execute_transfer(state: Working, command: CreateTransfer | ReverseTransfer) -> Transfer | LedgerError:
-    fingerprint = command.fingerprint
     existing = state.transfer(command.id)
     if existing is not None:
-        if existing.fingerprint != fingerprint:
+        if not command.matches(existing.fingerprint):
             return error_for(Code.ID_CONFLICT, f"transfer {command.id} exists with other fields")
         return existing
+    fingerprint = command.fingerprint
     if isinstance(command, ReverseTransfer):
         decided = _decide_reverse(state, command)
         if isinstance(decided, LedgerError):
