@@ -7,7 +7,7 @@ silently: the values below are pinned. Tally 0.1.0 fingerprinted a request
 as the canonical JSON of its fields; later versions join the fields' reprs
 (cheaper, cd48452). Its ledgers open unchanged, so a transfer it recorded
 must still answer its retries as replays: tests/data/ledger-0.1.0.sqlite3 was
-written by the code of 0.1.0 (commit 54b0439; see `_FIXTURE` below).
+written by the code of 0.1.0 (commit 54b0439), by tests/data/make_ledger_0_1_0.py.
 """
 
 from __future__ import annotations
@@ -22,16 +22,7 @@ from tally.core import commands as cmd
 from tests.concurrency.harness import RawDatabase
 from tests.support import assert_books_balance
 
-# Written by Tally 0.1.0 (`git archive 54b0439 src`, on PYTHONPATH), then
-# checkpointed, set to journal_mode=DELETE and vacuumed:
-#   ledger.create_account("@bank", currency="USD", min_balance=None)
-#   ledger.create_account("user:1", currency="USD", metadata={"tier": "gold"})
-#   ledger.create_account("user:2", currency="USD")
-#   ledger.transfer("@bank", "user:1", 1000, id="fund-1")
-#   ledger.transfer("user:1", "user:2", 500, id="t-1")
-#   ledger.transfer("user:1", "user:2", 100, id="t-2", currency="USD",
-#                   reason="rent ✓ 'quoted'", metadata={"b": [1, 2], "a": "x"})
-#   ledger.reverse("t-1", id="r-1", amount=7, reason="refund", metadata={"k": 1})
+# Written by the code of Tally 0.1.0: tests/data/make_ledger_0_1_0.py says how and what.
 _FIXTURE = Path(__file__).parent / "data" / "ledger-0.1.0.sqlite3"
 
 EVERY_FIELD = {"currency": "USD", "reason": "rent ✓ 'quoted'", "metadata": {"b": [1, 2], "a": "x"}}
@@ -60,22 +51,36 @@ def test_a_requests_fingerprint_is_pinned_in_both_forms(
     assert not command.matches("0" * 32)
 
 
-def test_a_ledger_written_by_0_1_0_answers_its_retries_as_replays(tmp_path: Path) -> None:
+def test_a_ledger_written_by_0_1_0_verifies_and_answers_its_retries_as_replays(tmp_path: Path) -> None:
     path = tmp_path / "ledger.sqlite3"
     shutil.copyfile(_FIXTURE, path)
     with tally.open(f"sqlite:///{path}") as ledger:
-        assert ledger.verify().ok
-        recorded = {id: ledger.transfer(id) for id in ("fund-1", "t-1", "t-2", "r-1")}
+        report = ledger.verify()
+        assert report.ok, report.problems
+        assert (report.head_seq, report.transfers) == (19, 9)
+        recorded = {id: ledger.transfer(id) for id in ("fund-1", "t-1", "t-2", "r-1", "too-much", "h-1", "b-1")}
         before = (ledger.balance("user:1"), ledger.balance("user:2"), ledger.audit_head())
+        assert (before[0].posted, before[1].posted) == (380, 618)
         retries = {
             "fund-1": cmd.create_transfer("@bank", "user:1", 1000, id="fund-1"),
             "t-1": cmd.create_transfer("user:1", "user:2", 500, id="t-1"),
             "t-2": cmd.create_transfer("user:1", "user:2", 100, id="t-2", **EVERY_FIELD),
             "r-1": cmd.reverse_transfer("t-1", id="r-1", amount=7, reason="refund", metadata={"k": 1}),
+            "h-1": cmd.create_transfer("user:1", "user:2", 40, id="h-1", pending=True),
         }
         for id, command in retries.items():
             written = ledger.write(command)
             assert (written.created, written.result) == (False, recorded[id])
+        # A recorded rejection replays as the same rejection, with its transfer.
+        with pytest.raises(tally.InsufficientFunds) as rejected:
+            ledger.transfer("user:2", "user:1", 10_000, id="too-much")
+        assert rejected.value.transfer == recorded["too-much"]
+        batch = [
+            {"id": "b-1", "source": "user:2", "destination": "user:1", "amount": 3},
+            {"id": "b-2", "source": "user:2", "destination": "@bank", "amount": 2},
+        ]
+        assert ledger.transfer_batch(batch, atomic=True)[0] == recorded["b-1"]
+        assert ledger.post("h-1", amount=30) == recorded["h-1"]
         # The same id with other fields is still a conflict.
         with pytest.raises(tally.IdConflict):
             ledger.transfer("user:1", "user:2", 501, id="t-1")
@@ -84,10 +89,13 @@ def test_a_ledger_written_by_0_1_0_answers_its_retries_as_replays(tmp_path: Path
         with pytest.raises(tally.IdConflict):
             ledger.reverse("t-1", id="r-1", amount=8, reason="refund", metadata={"k": 1})
         assert (ledger.balance("user:1"), ledger.balance("user:2"), ledger.audit_head()) == before
+        account = ledger.account("user:2")
+        assert (account.metadata, account.max_balance, account.status) == ({"note": "vip"}, 100_000, "open")
+        assert ledger.currency("PTS").scale == 0
         # And it goes on: a new transfer, then its own retry.
-        ledger.transfer("user:2", "user:1", 93, id="t-3")
-        assert ledger.write(cmd.create_transfer("user:2", "user:1", 93, id="t-3")).created is False
-        assert (ledger.balance("user:1").posted, ledger.balance("user:2").posted) == (500, 500)
+        ledger.transfer("user:2", "user:1", 118, id="t-3")
+        assert ledger.write(cmd.create_transfer("user:2", "user:1", 118, id="t-3")).created is False
+        assert (ledger.balance("user:1").posted, ledger.balance("user:2").posted) == (498, 500)
         assert_books_balance(ledger)
 
 
