@@ -46,9 +46,9 @@ PINNED = [
 def test_a_requests_fingerprint_is_pinned_in_both_forms(
     command: cmd.CreateTransfer | cmd.ReverseTransfer, now: str, then: str
 ) -> None:
-    assert (command.fingerprint, command.fingerprint_0_1_0) == (now, then)
-    assert command.matches(now) and command.matches(then)
-    assert not command.matches("0" * 32)
+    assert (command.fingerprint, cmd.fingerprint_0_1_0(command)) == (now, then)
+    assert cmd.matches(command, now) and cmd.matches(command, then)
+    assert not cmd.matches(command, "0" * 32)
 
 
 def test_a_ledger_written_by_0_1_0_verifies_and_answers_its_retries_as_replays(tmp_path: Path) -> None:
@@ -113,7 +113,8 @@ def test_a_transfer_stored_with_a_0_1_0_fingerprint_is_replayed_on_either_store(
             cmd.create_transfer("@bank", "user:1", 100, id="old-1", reason="then", metadata={"n": 1}),
             cmd.reverse_transfer("old-1", id="old-r", amount=10),
         ):
-            raw.execute(f"UPDATE transfers SET fingerprint = '{command.fingerprint_0_1_0}' WHERE id = '{command.id}'")
+            old = cmd.fingerprint_0_1_0(command)
+            raw.execute(f"UPDATE transfers SET fingerprint = '{old}' WHERE id = '{command.id}'")
     finally:
         raw.close()
     with tally.open(ledger_url) as ledger:

@@ -173,14 +173,14 @@ def _as_recorded(command: cmd.Command, decided: dict[str, Any], recorded: dict[s
     """The replay's event, with the request's fingerprint in the form the event has.
 
     Tally 0.1.0 wrote a transfer request's fingerprint in an older form
-    (`CreateTransfer.fingerprint_0_1_0`); either form of this same request's
+    (`commands.fingerprint_0_1_0`); either form of this same request's
     fingerprint is its own, and the hash chain covers the text as written.
     """
     old = recorded.get("fingerprint")
     if (
         isinstance(command, (cmd.CreateTransfer, cmd.ReverseTransfer))
         and old != decided.get("fingerprint")
-        and old == command.fingerprint_0_1_0
+        and old == cmd.fingerprint_0_1_0(command)
     ):
         return {**decided, "fingerprint": old}
     return decided

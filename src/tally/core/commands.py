@@ -133,15 +133,6 @@ class CreateTransfer:
             self.reason, self.pending, self.expires_in, self.on_expiry,
         )  # fmt: skip
 
-    @property
-    def fingerprint_0_1_0(self) -> str:
-        """The fingerprint Tally 0.1.0 stored for this request (see `matches`)."""
-        return _fingerprint(self.to_dict())
-
-    def matches(self, fingerprint: str) -> bool:
-        """Whether a transfer stored with `fingerprint` was made by this same request."""
-        return _matches(self, fingerprint)
-
 
 # Every field, positionally (tally.core.records): every transfer request builds one.
 _build_create_transfer = positional(CreateTransfer)
@@ -169,18 +160,14 @@ class ReverseTransfer:
     def fingerprint(self) -> str:
         return _fields_fingerprint("reverse", self.metadata, self.id, self.reverses, self.amount, self.reason)
 
-    @property
-    def fingerprint_0_1_0(self) -> str:
-        """The fingerprint Tally 0.1.0 stored for this request (see `matches`)."""
-        return _fingerprint(self.to_dict())
 
-    def matches(self, fingerprint: str) -> bool:
-        """Whether a transfer stored with `fingerprint` was made by this same request."""
-        return _matches(self, fingerprint)
+def fingerprint_0_1_0(command: CreateTransfer | ReverseTransfer) -> str:
+    """The fingerprint Tally 0.1.0 stored for a transfer request (see `matches`)."""
+    return _fingerprint(command.to_dict())
 
 
-def _matches(command: CreateTransfer | ReverseTransfer, fingerprint: str) -> bool:
-    """A replay's test: the stored fingerprint is this request's.
+def matches(command: CreateTransfer | ReverseTransfer, fingerprint: str) -> bool:
+    """Whether a transfer stored with `fingerprint` was made by this same request.
 
     Tally 0.1.0 fingerprinted a transfer request as the canonical JSON of its
     `to_dict()`; later versions join its fields (`_fields_fingerprint`), which
@@ -188,7 +175,7 @@ def _matches(command: CreateTransfer | ReverseTransfer, fingerprint: str) -> boo
     it recorded keeps its old fingerprint, and a retry of that request after
     an upgrade must still be answered as a replay, not as `id_conflict`.
     """
-    return fingerprint == command.fingerprint or fingerprint == command.fingerprint_0_1_0
+    return fingerprint == command.fingerprint or fingerprint == fingerprint_0_1_0(command)
 
 
 @dataclass(frozen=True, slots=True)

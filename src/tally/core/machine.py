@@ -25,6 +25,7 @@ from tally.core.commands import (
     SetAccountStatus,
     TransferBatch,
     UpdateAccount,
+    matches,
 )
 from tally.core.currency import Currency
 from tally.core.errors import LedgerError, ValidationError, error_for
@@ -72,7 +73,7 @@ _CREATED_KIND = {_POSTED: ev.TRANSFER_POSTED, _PENDING: ev.TRANSFER_PENDING, _RE
 def execute_transfer(state: Working, command: CreateTransfer | ReverseTransfer) -> Transfer | LedgerError:
     existing = state.transfer(command.id)
     if existing is not None:
-        if not command.matches(existing.fingerprint):
+        if not matches(command, existing.fingerprint):
             return error_for(Code.ID_CONFLICT, f"transfer {command.id} exists with other fields")
         return existing
     fingerprint = command.fingerprint
