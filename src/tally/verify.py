@@ -172,15 +172,17 @@ def _replay(state: Working, report: VerifyReport, seq: int, created_us: int, kin
 def _as_recorded(command: cmd.Command, decided: dict[str, Any], recorded: dict[str, Any]) -> dict[str, Any]:
     """The replay's event, with the request's fingerprint in the form the event has.
 
-    Tally 0.1.0 wrote a transfer request's fingerprint in an older form
-    (`commands.fingerprint_0_1_0`); either form of this same request's
-    fingerprint is its own, and the hash chain covers the text as written.
+    Tally 0.1.0 wrote a transfer request's fingerprint in an older form; the
+    replay test of a retry (`commands.matches`) decides whether a recorded
+    fingerprint is this same request's, and the hash chain covers the text as
+    written.
     """
     old = recorded.get("fingerprint")
     if (
         isinstance(command, (cmd.CreateTransfer, cmd.ReverseTransfer))
+        and isinstance(old, str)
         and old != decided.get("fingerprint")
-        and old == cmd.fingerprint_0_1_0(command)
+        and cmd.matches(command, old)
     ):
         return {**decided, "fingerprint": old}
     return decided
