@@ -258,6 +258,42 @@ def test_api_keys_are_stored_found_by_their_token_and_revoked_once(ledger: tally
     assert [k.active for k in list_keys(ledger)] == [False, True]
 
 
+# --- a closed ledger ------------------------------------------------------------------------
+
+
+def test_a_closed_ledger_refuses_reads_and_keys_from_any_thread(ledger_url: str) -> None:
+    """No read reopens the database, also in a thread that never read before the close
+    (SQLite opens a read connection per thread when one first reads)."""
+    opened = tally.open(ledger_url)
+    opened.create_account("user:1", currency="USD")
+    _, token = create_key(opened, "reader")
+    assert opened.balance("user:1").posted == 0 and authenticate(opened, token) is not None
+    opened.close()
+    calls = {
+        "balance": lambda: opened.balance("user:1"),
+        "key": lambda: authenticate(opened, token),
+        "new key": lambda: create_key(opened, "reader"),
+        "verify": opened.verify,
+    }
+    for name, call in calls.items():
+        assert _refused_in_a_new_thread(call), f"{name} answered after close()"
+
+
+def _refused_in_a_new_thread(call: Any) -> bool:
+    refusals: list[Exception] = []
+
+    def attempt() -> None:
+        try:
+            call()
+        except Exception as error:  # noqa: BLE001 - any refusal will do; an answer will not
+            refusals.append(error)
+
+    fresh = threading.Thread(target=attempt)
+    fresh.start()
+    fresh.join()
+    return bool(refusals)
+
+
 # --- PostgreSQL: lost connections ------------------------------------------------------------
 
 

@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+import anyio.to_thread
 import pytest
 
 import tally
@@ -98,3 +99,52 @@ def test_database_trouble_answers_503_unavailable(postgres_schema_url: Callable[
                 connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
             for response in (client.get("/v1/events", headers=headers), client.get("/v1/health")):
                 assert_problem(response, 503, "unavailable")
+
+
+@pytest.mark.parametrize("store", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_a_request_reads_its_key_on_the_event_loop_where_the_store_reads_locally(
+    store: str, request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each hand-off to the thread pool costs 0.1-0.2 ms of CPU (bench/ANALYSIS.md): on SQLite
+    the caller's key is read on the event loop, so a request makes one hand-off, its endpoint's;
+    across a network the key is read in a thread (two), and the plain transfer route reads the
+    key in its write's thread (one) on both stores."""
+    if store == "sqlite":
+        url = f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
+    else:
+        url = request.getfixturevalue("postgres_schema_url")()
+    hand_offs: list[object] = []
+    run_sync = anyio.to_thread.run_sync
+
+    async def counted(func: Callable[..., object], *args: object, **kwargs: object) -> object:
+        hand_offs.append(func)
+        return await run_sync(func, *args, **kwargs)
+
+    with tally.open(url) as ledger:
+        _, admin = create_key(ledger, "admin")
+        ledger.create_account("@world", currency="USD", min_balance=None)
+        ledger.create_account("user:1", currency="USD")
+        hold = ledger.transfer("@world", "user:1", 5, pending=True)
+        app = create_app(Settings(database_url=url, state_dir=str(tmp_path / "state"), session_secret="s"), ledger)
+        with TestClient(app, raise_server_exceptions=False) as client:
+            client.headers["Authorization"] = f"Bearer {admin}"
+            monkeypatch.setattr(anyio.to_thread, "run_sync", counted)
+            counts = {}
+            for name, send in {
+                "balance": lambda: client.get("/v1/accounts/user:1/balance"),
+                "post": lambda: client.post(f"/v1/transfers/{hold.id}/post", json={}),
+                "plain transfer": lambda: client.post(
+                    "/v1/transfers", json={"source": "@world", "destination": "user:1", "amount": 1}
+                ),
+                "unknown key": lambda: client.get("/v1/accounts/user:1", headers={"Authorization": "Bearer tly_x"}),
+            }.items():
+                hand_offs.clear()
+                assert send().status_code in (200, 201, 401)
+                counts[name] = len(hand_offs)
+    local = store == "sqlite"
+    assert counts == {
+        "balance": 1 if local else 2,
+        "post": 1 if local else 2,
+        "plain transfer": 1,
+        "unknown key": 0 if local else 1,  # refused before the endpoint
+    }

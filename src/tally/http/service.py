@@ -7,6 +7,7 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends
 from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from tally.core.errors import ValidationError
@@ -32,15 +33,18 @@ def get_service_now(request: Request) -> Service:
     return service
 
 
-# Dependencies that do not block are `async def`: FastAPI runs a plain `def`
-# dependency in the thread pool, one hop (about 0.1 ms of event-loop and
-# thread work) per dependency per request. The caller's key is looked up in
-# the database, so that one stays in a thread.
+# Dependencies are `async def`: FastAPI runs a plain `def` dependency in the
+# thread pool, one hand-off per dependency per request, and on a 2-vCPU
+# machine a hand-off costs 0.1-0.2 ms of CPU, and the request's sync
+# endpoint then makes another (bench/ANALYSIS.md). The caller's key is a
+# database read: where the store answers it in this process (SQLite, tens of
+# µs) it is read on the event loop, else (across a network) in a thread.
 async def get_service(request: Request) -> Service:
     return get_service_now(request)
 
 
 def any_caller(request: Request) -> Caller:
+    """The caller of `request`, from its key (401 without a valid one, 429 over its rate)."""
     service = get_service_now(request)
     return identify(request, service.ledger, service.limiter)
 
@@ -51,16 +55,28 @@ def writer_caller(request: Request) -> Caller:
     return caller
 
 
-def admin_caller(request: Request) -> Caller:
-    caller = any_caller(request)
+async def _any_caller(request: Request) -> Caller:
+    if get_service_now(request).ledger.store.local_reads:
+        return any_caller(request)
+    return await run_in_threadpool(any_caller, request)
+
+
+async def _writer_caller(request: Request) -> Caller:
+    caller = await _any_caller(request)
+    caller.require_write()
+    return caller
+
+
+async def _admin_caller(request: Request) -> Caller:
+    caller = await _any_caller(request)
     caller.require_admin()
     return caller
 
 
 ServiceDep = Annotated[Service, Depends(get_service)]
-Reader = Annotated[Caller, Depends(any_caller)]
-Writer = Annotated[Caller, Depends(writer_caller)]
-Admin = Annotated[Caller, Depends(admin_caller)]
+Reader = Annotated[Caller, Depends(_any_caller)]
+Writer = Annotated[Caller, Depends(_writer_caller)]
+Admin = Annotated[Caller, Depends(_admin_caller)]
 
 
 def body(model: type[M], *, required: bool = True) -> Any:

@@ -77,6 +77,11 @@ class Store(Protocol):
     # while the next is decided), or None: all of them at the group's end (a
     # store in this process would only pay for the parts).
     stream_events: int | None
+    # Whether a one-row read is answered in this process, without a network
+    # round trip (SQLite: an indexed read of a local file, tens of µs), so that
+    # a caller on an event loop may make it there rather than hand it to a
+    # thread.
+    local_reads: bool
 
     # --- the write unit of work (one per engine; the engine serialises it) ----
     def begin(

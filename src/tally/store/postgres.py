@@ -33,7 +33,7 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import TupleRow
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolClosed
 
 from tally.core.account import Account
 from tally.core.errors import Unavailable, ValidationError
@@ -199,12 +199,14 @@ def conninfo(url: str) -> str:
 class PostgresStore(base.SnapshotIterators):
     dialect = "postgresql"
     stream_events: int | None = base.STREAM_EVENTS
+    local_reads = False
 
     def __init__(self, url: str, *, write_timeout: float = LOCK_TIMEOUT_MS / 1000) -> None:
         self.url = url
         # A writer waits for the head's lock at most this long per attempt.
         self._lock_timeout_ms = max(1, min(LOCK_TIMEOUT_MS, int(write_timeout * 1000)))
         self._conninfo = conninfo(url)
+        self._closed = False
         self._writer: Connection | None = None
         # The write connection's statements go through this, not through psycopg's cursors.
         self._pipe: Pipeline | None = None
@@ -243,6 +245,7 @@ class PostgresStore(base.SnapshotIterators):
         if writer is not None and not writer.closed and not writer.broken:
             return writer
         self._close_writer()
+        self._refuse_if_closed()
         writer = psycopg.connect(self._conninfo, autocommit=False)
         try:
             writer.execute(_SESSION_DEFAULTS, (f"{self._lock_timeout_ms}ms", f"{IDLE_IN_TRANSACTION_MS}ms"))
@@ -253,6 +256,11 @@ class PostgresStore(base.SnapshotIterators):
             raise
         self._writer = writer
         return writer
+
+    def _refuse_if_closed(self) -> None:
+        """As the closed pool answers: no read or write connects again after `close`."""
+        if self._closed:
+            raise PoolClosed("the store is closed")
 
     def _close_writer(self) -> None:
         writer, self._writer, self._pipe = self._writer, None, None
@@ -562,6 +570,7 @@ class PostgresStore(base.SnapshotIterators):
         A connection of its own, not a pooled one: verify holds several streams
         open at once for as long as it takes.
         """
+        self._refuse_if_closed()
         with psycopg.connect(self._conninfo) as connection:
             connection.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
             connection.read_only = True
@@ -608,6 +617,7 @@ class PostgresStore(base.SnapshotIterators):
             return cursor.rowcount == 1
 
     def close(self) -> None:
+        self._closed = True
         pool: ConnectionPool[Connection] | None = getattr(self, "_pool", None)
         if pool is not None:
             pool.close()

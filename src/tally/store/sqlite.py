@@ -90,9 +90,11 @@ class SQLiteStore(base.SnapshotIterators):
     # SQLite writes in this thread, so parts would overlap nothing: the engine
     # hands it a group's rows at once (parts of 100 cost a batch 4-5%).
     stream_events: int | None = None
+    local_reads = True
 
     def __init__(self, url: str, *, write_timeout: float = BUSY_TIMEOUT_MS / 1000) -> None:
         self.url = url
+        self._closed = False
         # A writer waits for the file's lock at most this long per attempt.
         self._writer_busy_ms = max(1, min(BUSY_TIMEOUT_MS, int(write_timeout * 1000)))
         self.path, self._temporary = sqlite_path(url)
@@ -109,6 +111,8 @@ class SQLiteStore(base.SnapshotIterators):
     def _connect(
         self, *, read_only: bool = False, busy_ms: int = BUSY_TIMEOUT_MS, cache_kib: int | None = None
     ) -> sqlite3.Connection:
+        if self._closed:  # as a closed connection answers: no read or write reopens a closed store
+            raise sqlite3.ProgrammingError("Cannot operate on a closed database.")
         connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=busy_ms / 1000)
         connection.execute(f"PRAGMA busy_timeout = {busy_ms}")
         if cache_kib is not None:
@@ -125,9 +129,12 @@ class SQLiteStore(base.SnapshotIterators):
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
         if connection is None:
             connection = self._connect(read_only=True)
-            self._local.connection = connection
             with self._readers_lock:
+                if self._closed:  # closed while this one was opening
+                    connection.close()
+                    raise sqlite3.ProgrammingError("Cannot operate on a closed database.")
                 self._readers.append(connection)
+            self._local.connection = connection
         return connection
 
     def _migrate(self) -> None:
@@ -424,6 +431,7 @@ class SQLiteStore(base.SnapshotIterators):
 
     def close(self) -> None:
         with self._readers_lock:
+            self._closed = True
             for connection in self._readers:
                 connection.close()
             self._readers.clear()
