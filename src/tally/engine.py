@@ -11,12 +11,14 @@ and no lock waits per account, however hot.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from itertools import islice
 from operator import attrgetter
@@ -173,6 +175,26 @@ class _Loader:
         return scale
 
 
+class WriteNeeded(Exception):
+    """A call made under `reads_only()` needed a write (a hold came due): nothing was written."""
+
+
+# Set by `reads_only()`: a caller that must not wait on a write (an event loop
+# answering a read) finds out before anything is queued, and calls again where
+# it may wait.
+_READS_ONLY: ContextVar[bool] = ContextVar("tally_reads_only", default=False)
+
+
+@contextlib.contextmanager
+def reads_only() -> Iterator[None]:
+    """Within this block, any write raises `WriteNeeded` instead of running."""
+    token = _READS_ONLY.set(True)
+    try:
+        yield
+    finally:
+        _READS_ONLY.reset(token)
+
+
 class _NotKnown(Exception):
     """A group needs something the engine does not remember: it loads the usual way."""
 
@@ -307,6 +329,8 @@ class Engine:
 
     # --- submitting ------------------------------------------------------------
     def submit(self, command: Command, *, dry_run: bool = False) -> Written:
+        if _READS_ONLY.get():
+            raise WriteNeeded(type(command).__name__)
         item = _Item(command, dry_run)
         with self._lock:
             if self._closed:

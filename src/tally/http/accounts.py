@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import JSONResponse
 
 from tally.core import commands
@@ -13,7 +13,7 @@ from tally.core.codes import Code
 from tally.core.errors import error_for
 from tally.core.limits import ID_LENGTH_MAX, PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX
 from tally.http import models as m
-from tally.http.service import Reader, ServiceDep, Writer, body, known_query
+from tally.http.service import Reader, ServiceDep, Writer, body, known_query, read
 from tally.http.spec import WRITE_ERRORS, route_doc
 
 router = APIRouter(prefix="/v1/accounts", tags=["accounts"], dependencies=[Depends(known_query)])
@@ -68,9 +68,9 @@ def list_accounts(
 
 
 @router.get("/{id}", **route_doc({200: (m.Account, "the account")}))
-def get_account(service: ServiceDep, caller: Reader, id: PathId) -> Any:
+async def get_account(request: Request, service: ServiceDep, caller: Reader, id: PathId) -> Any:
     caller.account_in_scope(id)
-    return _account(service.ledger.account(id))
+    return await read(request, lambda: _account(service.ledger.account(id)))
 
 
 @router.patch(
@@ -116,7 +116,8 @@ for _action in ("freeze", "unfreeze", "close"):
     "/{id}/balance",
     **route_doc({200: ((m.Balance, m.BalanceAsOf), "the balance now, or the posted balance as of a seq or time")}),
 )
-def get_balance(
+async def get_balance(
+    request: Request,
     service: ServiceDep,
     caller: Reader,
     id: PathId,
@@ -124,8 +125,12 @@ def get_balance(
 ) -> Any:
     caller.account_in_scope(id)
     ledger = service.ledger
-    result = ledger.balance(id) if as_of is None else ledger.balance(id, as_of)
-    return JSONResponse(result.to_dict())
+
+    def answer() -> JSONResponse:
+        result = ledger.balance(id) if as_of is None else ledger.balance(id, as_of)
+        return JSONResponse(result.to_dict())
+
+    return await read(request, answer)
 
 
 @router.get("/{id}/entries", **route_doc({200: (m.EntryPage, "the statement, one entry per posted movement")}))

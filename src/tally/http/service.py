@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
@@ -11,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from tally.core.errors import ValidationError
+from tally.engine import WriteNeeded, reads_only
 from tally.http.auth import Caller, RateLimiter, identify
 from tally.http.body import read_object, validate
 from tally.http.metrics import Metrics
@@ -18,6 +20,7 @@ from tally.ledger import Ledger
 from tally.settings import Settings
 
 M = TypeVar("M", bound=BaseModel)
+R = TypeVar("R")
 
 
 @dataclass
@@ -71,6 +74,20 @@ async def _admin_caller(request: Request) -> Caller:
     caller = await _any_caller(request)
     caller.require_admin()
     return caller
+
+
+async def read(request: Request, answer: Callable[[], R]) -> R:
+    """`answer()`, a read of one row or two: on the event loop where the store
+    reads in this process (SQLite), saving the hand-off to a thread; in a thread
+    across a network, and wherever the read needs a write (a hold came due and
+    expires first), which may wait for other writes."""
+    if get_service_now(request).ledger.store.local_reads:
+        try:
+            with reads_only():
+                return answer()
+        except WriteNeeded:
+            pass  # nothing was written: the same read again, in a thread
+    return await run_in_threadpool(answer)
 
 
 ServiceDep = Annotated[Service, Depends(get_service)]

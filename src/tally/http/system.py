@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import JSONResponse, Response
 
 from tally.core import commands
@@ -19,7 +19,7 @@ from tally.core.text import check_id
 from tally.currencies import iso_scale
 from tally.http import models as m
 from tally.http.auth import Caller
-from tally.http.service import Admin, Reader, Service, ServiceDep, body, known_query
+from tally.http.service import Admin, Reader, Service, ServiceDep, body, known_query, read
 from tally.http.spec import WRITE_ERRORS, route_doc
 from tally.keys import create_key, list_keys, revoke_key
 
@@ -33,8 +33,8 @@ EVENTS_SCAN_PAGES_MAX = 20
 
 @router.get("/v1/health", **route_doc({200: (m.Health, "the service and its database answer")}, errors=(503,),
                                       public=True))  # fmt: skip
-def health(service: ServiceDep) -> Any:
-    service.ledger.store.head()  # raises (-> 503) when the database is away
+async def health(request: Request, service: ServiceDep) -> Any:
+    await read(request, service.ledger.store.head)  # raises (-> 503) when the database is away
     return JSONResponse({"status": "ok"})
 
 

@@ -25,7 +25,17 @@ from tally.core.transfer import Transfer
 from tally.http import models as m
 from tally.http.auth import Caller
 from tally.http.body import content_length, object_from, validate
-from tally.http.service import Reader, Service, ServiceDep, Writer, body, get_service_now, known_query, writer_caller
+from tally.http.service import (
+    Reader,
+    Service,
+    ServiceDep,
+    Writer,
+    body,
+    get_service_now,
+    known_query,
+    read,
+    writer_caller,
+)
 from tally.http.spec import WRITE_ERRORS, route_doc
 from tally.ids import new_id
 
@@ -167,9 +177,11 @@ def list_transfers(
 
 
 @router.get("/{id}", **route_doc({200: (m.Transfer, "the transfer as it is now")}))
-def get_transfer(service: ServiceDep, caller: Reader, id: str) -> Any:
-    transfer = caller.visible_transfer(service.ledger.get_transfer(id), id)
-    return JSONResponse(transfer.to_dict())
+async def get_transfer(request: Request, service: ServiceDep, caller: Reader, id: str) -> Any:
+    def answer() -> JSONResponse:
+        return JSONResponse(caller.visible_transfer(service.ledger.get_transfer(id), id).to_dict())
+
+    return await read(request, answer)
 
 
 def _resolvable(service: Service, caller: Caller, id: str) -> None:
