@@ -37,11 +37,10 @@ def get_service_now(request: Request) -> Service:
 
 
 # Dependencies are `async def`: FastAPI runs a plain `def` dependency in the
-# thread pool, one hand-off per dependency per request, and on a 2-vCPU
-# machine a hand-off costs 0.1-0.2 ms of CPU, and the request's sync
-# endpoint then makes another (bench/ANALYSIS.md). The caller's key is a
-# database read: where the store answers it in this process (SQLite, tens of
-# µs) it is read on the event loop, else (across a network) in a thread.
+# thread pool, and a hand-off there costs 0.1-0.2 ms of CPU on a 2-vCPU
+# machine (bench/ANALYSIS.md). The caller's key is a database read, made by
+# `read`: on the event loop where the store answers in this process, else in
+# a thread.
 async def get_service(request: Request) -> Service:
     return get_service_now(request)
 
@@ -59,9 +58,7 @@ def writer_caller(request: Request) -> Caller:
 
 
 async def _any_caller(request: Request) -> Caller:
-    if get_service_now(request).ledger.store.local_reads:
-        return any_caller(request)
-    return await run_in_threadpool(any_caller, request)
+    return await read(request, lambda: any_caller(request))
 
 
 async def _writer_caller(request: Request) -> Caller:
