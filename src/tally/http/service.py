@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
@@ -79,11 +80,9 @@ async def read(request: Request, answer: Callable[[], R]) -> R:
     across a network, and wherever the read needs a write (a hold came due and
     expires first), which may wait for other writes."""
     if get_service_now(request).ledger.store.local_reads:
-        try:
-            with reads_only():
-                return answer()
-        except WriteNeeded:
-            pass  # nothing was written: the same read again, in a thread
+        # WriteNeeded: nothing was written, and the same read goes again, in a thread.
+        with contextlib.suppress(WriteNeeded), reads_only():
+            return answer()
     return await run_in_threadpool(answer)
 
 
