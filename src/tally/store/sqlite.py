@@ -111,8 +111,7 @@ class SQLiteStore(base.SnapshotIterators):
     def _connect(
         self, *, read_only: bool = False, busy_ms: int = BUSY_TIMEOUT_MS, cache_kib: int | None = None
     ) -> sqlite3.Connection:
-        if self._closed:  # as a closed connection answers: no read or write reopens a closed store
-            raise sqlite3.ProgrammingError("Cannot operate on a closed database.")
+        self._refuse_if_closed()
         connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=busy_ms / 1000)
         connection.execute(f"PRAGMA busy_timeout = {busy_ms}")
         if cache_kib is not None:
@@ -125,6 +124,11 @@ class SQLiteStore(base.SnapshotIterators):
             connection.execute("PRAGMA query_only = 1")
         return connection
 
+    def _refuse_if_closed(self) -> None:
+        """As a closed connection answers: no read or write opens the file again after `close`."""
+        if self._closed:
+            raise sqlite3.ProgrammingError("Cannot operate on a closed database.")
+
     def _reader(self) -> sqlite3.Connection:
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
         if connection is None:
@@ -132,7 +136,7 @@ class SQLiteStore(base.SnapshotIterators):
             with self._readers_lock:
                 if self._closed:  # closed while this one was opening
                     connection.close()
-                    raise sqlite3.ProgrammingError("Cannot operate on a closed database.")
+                    self._refuse_if_closed()
                 self._readers.append(connection)
             self._local.connection = connection
         return connection
