@@ -195,6 +195,24 @@ def reads_only() -> Iterator[None]:
         _READS_ONLY.reset(token)
 
 
+# Set by `writes_at_once()`: a caller that must not wait for other writers
+# (an event loop with no other write in flight) writes in its own thread only
+# if it need not wait, and else finds out with nothing written.
+_AT_ONCE: ContextVar[bool] = ContextVar("tally_writes_at_once", default=False)
+
+
+@contextlib.contextmanager
+def writes_at_once() -> Iterator[None]:
+    """Within this block, a write runs in this thread, alone in its group, only if
+    it need not wait: if another thread is writing, or another process holds the
+    database's write lock, it raises `WriteNeeded` instead, with nothing written."""
+    token = _AT_ONCE.set(True)
+    try:
+        yield
+    finally:
+        _AT_ONCE.reset(token)
+
+
 class _NotKnown(Exception):
     """A group needs something the engine does not remember: it loads the usual way."""
 
@@ -335,6 +353,8 @@ class Engine:
         with self._lock:
             if self._closed:
                 raise Unavailable("the ledger is closed")
+            if self._committing and _AT_ONCE.get():
+                raise WriteNeeded(type(command).__name__)
             self._queue.append(item)
             lead = not self._committing
             self._committing = True
@@ -354,9 +374,17 @@ class Engine:
         group: list[_Item] = []
         try:
             while not mine.done:
-                with self._lock:
-                    group = self._take()
-                self._commit_group(group)
+                if _AT_ONCE.get():
+                    # Ours is first in the queue (nobody was committing); any
+                    # item queued since waits for the next leader.
+                    with self._lock:
+                        group = [self._queue.popleft()]
+                    with self.store.without_waiting():
+                        self._commit_group(group)
+                else:
+                    with self._lock:
+                        group = self._take()
+                    self._commit_group(group)
                 done, group = group, []  # first: a group is woken once, whatever interrupts
                 self._wake(done, mine)
         finally:
@@ -416,6 +444,8 @@ class Engine:
             except Exception as error:
                 if not self.store.is_transient(error):
                     raise
+                if _AT_ONCE.get():
+                    raise WriteNeeded("the database is busy") from error
                 if time.monotonic() > deadline:
                     raise Unavailable("the database stayed unavailable; retry with the same id") from error
                 log.info("write retried after a transient error: %s", error)

@@ -7,13 +7,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
+import anyio
 from fastapi import Depends
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from tally.core.errors import ValidationError
-from tally.engine import WriteNeeded, reads_only
+from tally.engine import WriteNeeded, reads_only, writes_at_once
 from tally.http.auth import Caller, RateLimiter, identify
 from tally.http.body import read_object, validate
 from tally.http.metrics import Metrics
@@ -30,6 +31,7 @@ class Service:
     settings: Settings
     metrics: Metrics
     limiter: RateLimiter
+    writes: int = 0  # write requests at `write()`, not answered yet
 
 
 def get_service_now(request: Request) -> Service:
@@ -84,6 +86,29 @@ async def read(request: Request, answer: Callable[[], R]) -> R:
         with contextlib.suppress(WriteNeeded), reads_only():
             return answer()
     return await run_in_threadpool(answer)
+
+
+async def write(request: Request, answer: Callable[[], R]) -> R:
+    """`answer()`, a write: on the event loop when it is the only write request in
+    flight and the store writes in this process (SQLite), saving the hand-off to a
+    thread (bench/ANALYSIS.md); in a thread otherwise, where concurrent writes
+    wait for each other and commit as one group, and wherever the write would
+    wait (another thread is writing, another process holds the file's lock)."""
+    service = get_service_now(request)
+    if not service.ledger.store.local_writes:
+        return await run_in_threadpool(answer)
+    service.writes += 1
+    try:
+        # Requests already waiting for the loop get as far as this first, so
+        # that writes arriving together go to a thread and commit together.
+        await anyio.sleep(0)
+        if service.writes == 1:
+            # WriteNeeded: nothing was written, and the same write goes again, in a thread.
+            with contextlib.suppress(WriteNeeded), writes_at_once():
+                return answer()
+        return await run_in_threadpool(answer)
+    finally:
+        service.writes -= 1
 
 
 ServiceDep = Annotated[Service, Depends(get_service)]

@@ -82,6 +82,10 @@ class Store(Protocol):
     # a caller on an event loop may make it there rather than hand it to a
     # thread.
     local_reads: bool
+    # Whether a write transaction runs in this process (SQLite: a local file),
+    # so that a caller on an event loop may write there when nothing else is
+    # writing, rather than hand the write to a thread (see `without_waiting`).
+    local_writes: bool
 
     # --- the write unit of work (one per engine; the engine serialises it) ----
     def begin(
@@ -133,6 +137,12 @@ class Store(Protocol):
 
     def is_transient(self, error: BaseException) -> bool:
         """Whether a write that raised `error` may simply be tried again."""
+        ...
+
+    def without_waiting(self) -> AbstractContextManager[None]:
+        """Within this block, a write transaction that finds the database's write
+        lock held by another connection fails at once, with an error that
+        `is_transient` accepts, instead of waiting for the lock."""
         ...
 
     # --- reads, from any thread, outside the write transaction ---------------

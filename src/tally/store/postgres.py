@@ -200,6 +200,7 @@ class PostgresStore(base.SnapshotIterators):
     dialect = "postgresql"
     stream_events: int | None = base.STREAM_EVENTS
     local_reads = False
+    local_writes = False
 
     def __init__(self, url: str, *, write_timeout: float = LOCK_TIMEOUT_MS / 1000) -> None:
         self.url = url
@@ -466,6 +467,11 @@ class PostgresStore(base.SnapshotIterators):
         # Serialization failures, deadlocks, lock timeouts, a server shutting
         # down, a connection lost: all OperationalError in psycopg 3.
         return isinstance(error, psycopg.OperationalError) and not isinstance(error, _NEVER_TRANSIENT)
+
+    def without_waiting(self) -> contextlib.AbstractContextManager[None]:
+        """Waits for the head's lock as usual (its `lock_timeout` may be the user's own): no
+        event loop writes here alone, since every write is a network round trip (`local_writes`)."""
+        return contextlib.nullcontext()
 
     # --- reads -------------------------------------------------------------------
     def head(self) -> Head:

@@ -91,6 +91,7 @@ class SQLiteStore(base.SnapshotIterators):
     # hands it a group's rows at once (parts of 100 cost a batch 4-5%).
     stream_events: int | None = None
     local_reads = True
+    local_writes = True
 
     def __init__(self, url: str, *, write_timeout: float = BUSY_TIMEOUT_MS / 1000) -> None:
         self.url = url
@@ -287,6 +288,16 @@ class SQLiteStore(base.SnapshotIterators):
 
     def is_transient(self, error: BaseException) -> bool:
         return isinstance(error, sqlite3.OperationalError) and ("locked" in str(error) or "busy" in str(error))
+
+    @contextlib.contextmanager
+    def without_waiting(self) -> Iterator[None]:
+        """`BEGIN IMMEDIATE` finds the file locked by another process: "database is locked", at once."""
+        writer = self._writer
+        writer.execute("PRAGMA busy_timeout = 0")
+        try:
+            yield
+        finally:
+            writer.execute(f"PRAGMA busy_timeout = {self._writer_busy_ms}")
 
     # --- reads -------------------------------------------------------------------
     def head(self) -> Head:
