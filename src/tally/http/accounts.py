@@ -13,7 +13,7 @@ from tally.core.codes import Code
 from tally.core.errors import error_for
 from tally.core.limits import ID_LENGTH_MAX, PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX
 from tally.http import models as m
-from tally.http.service import Reader, ServiceDep, Writer, body, known_query, read
+from tally.http.service import Reader, ServiceDep, Writer, body, known_query, read, write
 from tally.http.spec import WRITE_ERRORS, route_doc
 
 router = APIRouter(prefix="/v1/accounts", tags=["accounts"], dependencies=[Depends(known_query)])
@@ -38,14 +38,16 @@ def _floor_is_safe(min_balance: int | None) -> bool:
     **route_doc({201: (m.Account, "the new account"), 200: (m.Account, "an identical replay")},
                 body=m.AccountCreate, errors=WRITE_ERRORS),
 )  # fmt: skip
-def create_account(service: ServiceDep, caller: Writer, data: Annotated[m.AccountCreate, body(m.AccountCreate)]) -> Any:
+async def create_account(
+    request: Request, service: ServiceDep, caller: Writer, data: Annotated[m.AccountCreate, body(m.AccountCreate)]
+) -> Any:
     caller.account_in_scope(data.id, "id")
     if caller.scope is not None and not _floor_is_safe(data.min_balance):
         raise error_for(Code.FORBIDDEN, "a scoped key may not open an account that goes negative", field="min_balance")
     command = commands.open_account(
         data.id, data.currency, data.min_balance, data.max_balance, data.clearing_seconds, data.metadata
     )
-    written = service.ledger.write(command)
+    written = await write(request, lambda: service.ledger.write(command))
     assert isinstance(written.result, Account), "write() raises every refusal"
     return _account(written.result, 201 if written.created else 200)
 
@@ -77,8 +79,12 @@ async def get_account(request: Request, service: ServiceDep, caller: Reader, id:
     "/{id}",
     **route_doc({200: (m.Account, "the account as changed")}, body=m.AccountPatch, errors=WRITE_ERRORS),
 )
-def update_account(
-    service: ServiceDep, caller: Writer, id: PathId, data: Annotated[m.AccountPatch, body(m.AccountPatch)]
+async def update_account(
+    request: Request,
+    service: ServiceDep,
+    caller: Writer,
+    id: PathId,
+    data: Annotated[m.AccountPatch, body(m.AccountPatch)],
 ) -> Any:
     caller.account_in_scope(id)
     changes = {name: getattr(data, name) for name in data.model_fields_set}
@@ -86,7 +92,7 @@ def update_account(
         for name in SCOPED_PATCH_FORBIDDEN:
             if name in changes:
                 raise error_for(Code.FORBIDDEN, f"a scoped key may not change {name}", field=name)
-    return _account(service.ledger.update_account(id, **changes))
+    return _account(await write(request, lambda: service.ledger.update_account(id, **changes)))
 
 
 def _status_route(action: str) -> None:
@@ -94,7 +100,8 @@ def _status_route(action: str) -> None:
                     errors=WRITE_ERRORS)  # fmt: skip
 
     @router.post(f"/{{id}}/{action}", name=f"{action}_account", **doc)
-    def change_status(
+    async def change_status(
+        request: Request,
         service: ServiceDep,
         caller: Writer,
         id: PathId,
@@ -105,7 +112,7 @@ def _status_route(action: str) -> None:
             caller.require_unscoped("lift a freeze")
         ledger = service.ledger
         method = {"freeze": ledger.freeze, "unfreeze": ledger.unfreeze, "close": ledger.close_account}[action]
-        return _account(method(id, reason=data.reason))
+        return _account(await write(request, lambda: method(id, reason=data.reason)))
 
 
 for _action in ("freeze", "unfreeze", "close"):
