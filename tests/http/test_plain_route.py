@@ -12,14 +12,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
 from starlette.routing import Match
 
+import tally
+from tally.http import create_app
+from tally.http.accounts import PlainBalanceRoute
 from tally.http.transfers import PlainTransferRoute
-from tests.http.conftest import InProcess, Served
+from tally.keys import create_key
+from tally.settings import Settings
+from tests.http.conftest import InProcess, Served, TestClient
 
 Ids = Callable[[str], str]
 DOCUMENTED = {"dry_run": "false"}  # any query string sends a request to the FastAPI route
@@ -157,3 +164,82 @@ def test_the_plain_route_is_counted_and_logged_under_the_route_template(inproc: 
     assert inproc.client.post("/v1/transfers", json=body).status_code == 201
     metrics = inproc.client.get("/metrics").text
     assert 'tally_http_requests_total{method="POST",route="/v1/transfers",status="201"} 1.0' in metrics
+
+
+BALANCE_CASES = [
+    ("an account", "admin", "user:1"),
+    ("an account with a hold", "admin", "user:2"),
+    ("an unknown account", "admin", "user:9"),
+    ("an id too long", "admin", "u" * 300),
+    ("an id with a space", "admin", "user 1"),
+    ("no key", "none", "user:1"),
+    ("an unknown key", "unknown", "user:1"),
+    ("a reader key", "reader", "user:1"),
+    ("a scoped key, its account", "scoped", "user:1"),
+    ("a scoped key, another account", "scoped", "user:2"),
+]
+
+
+@pytest.mark.parametrize("store", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_the_plain_balance_route_answers_as_the_documented_route(
+    store: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """`GET /v1/accounts/{id}/balance` without a query string takes `PlainBalanceRoute`: each case
+    is sent to an app with it and to one without it, and the answers must be the same."""
+    if store == "sqlite":
+        url = f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
+    else:
+        url = request.getfixturevalue("postgres_schema_url")()
+    with tally.open(url) as ledger:
+        ledger.create_account("@world", currency="USD", min_balance=None)
+        for account in ("user:1", "user:2"):
+            ledger.create_account(account, currency="USD")
+            ledger.transfer("@world", account, 100)
+        ledger.transfer("user:2", "@world", 30, pending=True)
+        tokens = {
+            "admin": create_key(ledger, "admin")[1],
+            "reader": create_key(ledger, "reader")[1],
+            "scoped": create_key(ledger, "writer", accounts="user:1")[1],
+            "unknown": "tly_" + "0" * 40,
+        }
+        settings = Settings(database_url=url, state_dir=str(tmp_path / "state"), session_secret="s")
+        plain_app, documented_app = create_app(settings, ledger), create_app(settings, ledger)
+        assert any(isinstance(route, PlainBalanceRoute) for route in plain_app.router.routes)
+        documented_app.router.routes[:] = [
+            r for r in documented_app.router.routes if not isinstance(r, PlainBalanceRoute)
+        ]
+        with TestClient(plain_app) as plain, TestClient(documented_app) as documented:
+            answers = {}
+            for name, key, account in BALANCE_CASES:
+                headers = {"Authorization": f"Bearer {tokens[key]}"} if key in tokens else {}
+                path = f"/v1/accounts/{quote(account)}/balance"
+                one, other = plain.get(path, headers=headers), documented.get(path, headers=headers)
+                assert (one.status_code, one.headers["content-type"], one.json()) == (
+                    other.status_code, other.headers["content-type"], other.json()
+                ), name  # fmt: skip
+                answers[name] = one.status_code
+            metrics = plain.get("/metrics", headers={"Authorization": f"Bearer {tokens['admin']}"}).text
+    assert answers == {
+        "an account": 200, "an account with a hold": 200, "an unknown account": 404, "an id too long": 422,
+        "an id with a space": 422, "no key": 401, "an unknown key": 401, "a reader key": 200,
+        "a scoped key, its account": 200, "a scoped key, another account": 404,
+    }  # fmt: skip
+    # Counted under the route's template, as the documented route is, never under a path with an id.
+    for status, count in (("200", 4), ("401", 2), ("404", 2), ("422", 2)):
+        line = f'tally_http_requests_total{{method="GET",route="/v1/accounts/{{id}}/balance",status="{status}"}}'
+        assert f"{line} {count}.0" in metrics
+    assert "user:1" not in metrics
+
+
+def test_only_a_plain_balance_read_takes_the_plain_balance_route() -> None:
+    route = PlainBalanceRoute()
+
+    def scope(method: str = "GET", query: bytes = b"", path: str = "/v1/accounts/user:1/balance") -> dict[str, Any]:
+        return {**_scope(method, query), "path": path}
+
+    assert route.matches(scope())[0] is Match.FULL
+    assert route.matches(scope(query=b"as_of=3"))[0] is Match.NONE
+    assert route.matches(scope(query=b"typo=1"))[0] is Match.NONE  # refused as unknown by the documented route
+    assert route.matches(scope("HEAD"))[0] is Match.NONE
+    assert route.matches(scope("POST"))[0] is Match.NONE
+    assert route.matches(scope(path="/v1/accounts/user:1/entries"))[0] is Match.NONE

@@ -68,8 +68,9 @@ def create_app(settings: Settings, ledger: Ledger | None = None) -> FastAPI:
     install_handlers(app)
     for module in (accounts, transfers, system):
         app.include_router(module.router)
-    # First: the plain form of the hottest request, before the documented routes.
+    # First: the plain forms of the hottest requests, before the documented routes.
     app.router.routes.insert(0, transfers.PlainTransferRoute())
+    app.router.routes.insert(1, accounts.PlainBalanceRoute())
     mount_admin(app, opened, settings)
     # Only exact paths exist: `/v1/accounts/` is 404, not a redirect a POST would not follow.
     app.router.redirect_slashes = False
