@@ -1,12 +1,19 @@
-"""Helpers shared by the tests: a controllable clock, invariant checks."""
+"""Helpers shared by the tests: a controllable clock, invariant checks, another writer's lock."""
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 
 import tally
+
+# A write that waited for another writer's lock would find it released by then.
+LOCK_RELEASE_SECONDS = 5
+WAIT_SECONDS_MAX = 60
 
 
 class FakeClock:
@@ -41,3 +48,36 @@ def assert_books_balance(ledger: tally.Ledger) -> None:
         assert pending_in[currency] == pending_out[currency], currency
     report = ledger.verify()
     assert report.ok, report.problems
+
+
+@contextlib.contextmanager
+def another_writer_holds_the_lock(path: str) -> Iterator[threading.Event]:
+    """The SQLite file's write lock, taken by a connection of its own (as another process would
+    take it) and held until the block ends or LOCK_RELEASE_SECONDS pass; the event is set once it
+    is released, so that a test can tell a write that waited for it from one that did not."""
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    released = threading.Event()
+    once = threading.Lock()
+
+    def release() -> None:
+        with once:
+            if not released.is_set():
+                released.set()
+                other.rollback()
+
+    timer = threading.Timer(LOCK_RELEASE_SECONDS, release)
+    timer.start()
+    try:
+        yield released
+    finally:
+        timer.cancel()
+        release()
+        other.close()
+
+
+def wait_until_writing(ledger: tally.Ledger) -> None:
+    """Until a thread leads a write group (at most WAIT_SECONDS_MAX)."""
+    deadline = time.monotonic() + WAIT_SECONDS_MAX
+    while not ledger.engine._committing and time.monotonic() < deadline:
+        time.sleep(0.001)

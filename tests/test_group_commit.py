@@ -8,7 +8,6 @@ the wrong transfer.
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -17,12 +16,10 @@ import pytest
 
 import tally
 from tally.engine import WriteNeeded, writes_at_once
+from tests.support import WAIT_SECONDS_MAX, another_writer_holds_the_lock, wait_until_writing
 
 THREADS = 32
 TRANSFERS_PER_THREAD = 40
-
-
-WAIT_SECONDS_MAX = 60
 
 
 def test_many_threads_each_get_their_own_answers_and_share_commits(ledger_url: str) -> None:
@@ -70,9 +67,6 @@ def test_many_threads_each_get_their_own_answers_and_share_commits(ledger_url: s
             ledger.close()  # (with a caller stuck, close() would wait for it forever)
 
 
-LOCK_RELEASE_SECONDS = 5  # a write that waited for the lock would find it released by then
-
-
 def test_a_write_at_once_commits_alone_or_raises_write_needed_with_nothing_written(tmp_path: Path) -> None:
     """`writes_at_once()` (an event loop with no other write in flight, bench/ANALYSIS.md): the
     write commits in the caller's thread when nothing else writes. When another process holds
@@ -87,34 +81,17 @@ def test_a_write_at_once_commits_alone_or_raises_write_needed_with_nothing_writt
             ledger.transfer("@world", "user:1", 1, id="alone")
         assert ledger.engine.commits == commits + 1
 
-        other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        other.execute("BEGIN IMMEDIATE")  # another process's write: the file's lock is taken
-        released = threading.Event()
-
-        def release() -> None:
-            if not released.is_set():
-                released.set()
-                other.rollback()
-
-        timer = threading.Timer(LOCK_RELEASE_SECONDS, release)
-        timer.start()
         waiting = threading.Thread(target=ledger.transfer, args=("@world", "user:1", 3), kwargs={"id": "waited"})
-        try:
+        with another_writer_holds_the_lock(str(path)) as released:
             with pytest.raises(WriteNeeded), writes_at_once():
                 ledger.transfer("@world", "user:1", 2, id="locked-out")
             assert not released.is_set(), "the write waited for the lock"
             waiting.start()  # leads a group, waiting for the lock
-            deadline = time.monotonic() + WAIT_SECONDS_MAX
-            while not ledger.engine._committing and time.monotonic() < deadline:
-                time.sleep(0.001)
+            wait_until_writing(ledger)
             with pytest.raises(WriteNeeded), writes_at_once():
                 ledger.transfer("@world", "user:1", 4, id="behind-a-thread")
             assert waiting.is_alive() and not released.is_set()
-        finally:
-            timer.cancel()
-            release()
-            if waiting.ident is not None:
-                waiting.join(WAIT_SECONDS_MAX)
+        waiting.join(WAIT_SECONDS_MAX)
         listed = ledger.transfers(account="user:1").transfers
         assert [(t.id, t.amount) for t in listed] == [("alone", 1), ("waited", 3)]
         assert ledger.balance("user:1").posted == 4

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import sqlite3
 import threading
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -20,8 +18,8 @@ from tally.keys import create_key
 from tally.settings import Settings
 from tests.http.conftest import InProcess, TestClient, assert_problem, make_inproc
 from tests.services import POSTGRES_URL
+from tests.support import WAIT_SECONDS_MAX, another_writer_holds_the_lock, wait_until_writing
 
-LOCK_RELEASE_SECONDS = 5  # a write that waited for the lock would find it released by then
 CLIENTS = 16
 TRANSFERS_EACH = 10
 
@@ -213,32 +211,16 @@ def test_a_plain_transfer_waiting_for_the_file_lock_leaves_the_event_loop_free(i
     c = inproc.client
     c.post("/v1/accounts", json={"id": "@world", "currency": "USD", "min_balance": None})
     c.post("/v1/accounts", json={"id": "user:1", "currency": "USD"})
-    other = sqlite3.connect(inproc.ledger.store.path, isolation_level=None, check_same_thread=False)
-    other.execute("BEGIN IMMEDIATE")  # another process's write
-    released = threading.Event()
-
-    def release() -> None:
-        if not released.is_set():
-            released.set()
-            other.rollback()
-
-    timer = threading.Timer(LOCK_RELEASE_SECONDS, release)
-    timer.start()
     answers: list[httpx.Response] = []
     body = {"source": "@world", "destination": "user:1", "amount": 5}
     sender = threading.Thread(target=lambda: answers.append(c.post("/v1/transfers", json=body)))
-    try:
+    with another_writer_holds_the_lock(inproc.ledger.store.path) as released:  # type: ignore[attr-defined]
         sender.start()
-        deadline = time.monotonic() + 60
-        while not inproc.ledger.engine._committing and time.monotonic() < deadline:
-            time.sleep(0.001)  # until the write waits for the lock
+        wait_until_writing(inproc.ledger)  # the write waits for the lock
         assert c.get("/v1/accounts/user:1/balance").json()["posted"] == 0
         assert c.get("/v1/health").status_code == 200
         assert sender.is_alive() and not released.is_set(), "the event loop waited for the lock"
-    finally:
-        timer.cancel()
-        release()
-        sender.join(60)
+    sender.join(WAIT_SECONDS_MAX)
     assert [a.status_code for a in answers] == [201]
     assert c.get("/v1/accounts/user:1/balance").json()["posted"] == 5
 
