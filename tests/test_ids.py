@@ -19,12 +19,13 @@ def test_ids_are_version_7_uuids_in_hex() -> None:
 def test_ids_carry_the_millisecond_they_were_drawn_in_and_sort_by_it() -> None:
     before = time.time_ns() // 1_000_000
     first = new_id()
-    while time.time_ns() // 1_000_000 == before:  # the next millisecond
+    drawn = int(first[:12], 16)  # its own clock read: the millisecond may have turned since `before`
+    while time.time_ns() // 1_000_000 <= drawn:  # the next millisecond after first's
         pass
     later = [new_id() for _ in range(100)]
     after = time.time_ns() // 1_000_000
-    assert before <= int(first[:12], 16) <= after
-    assert all(before < int(id[:12], 16) <= after for id in later)
+    assert before <= drawn <= after
+    assert all(drawn < int(id[:12], 16) <= after for id in later)
     assert all(first < id for id in later)
 
 
