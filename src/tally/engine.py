@@ -374,16 +374,9 @@ class Engine:
         group: list[_Item] = []
         try:
             while not mine.done:
-                if _AT_ONCE.get():
-                    # Ours is first in the queue (nobody was committing); any
-                    # item queued since waits for the next leader.
-                    with self._lock:
-                        group = [self._queue.popleft()]
-                    with self.store.without_waiting():
-                        self._commit_group(group)
-                else:
-                    with self._lock:
-                        group = self._take()
+                with self._lock:
+                    group = self._take()
+                with self.store.without_waiting() if _AT_ONCE.get() else contextlib.nullcontext():
                     self._commit_group(group)
                 done, group = group, []  # first: a group is woken once, whatever interrupts
                 self._wake(done, mine)
@@ -408,9 +401,11 @@ class Engine:
                 item.wake.release()
 
     def _take(self) -> list[_Item]:
-        """The next group: FIFO, up to the bound; a dry run always goes alone."""
+        """The next group: FIFO, up to the bound; a dry run always goes alone, and so
+        does a write at once (first in the queue: nobody was committing when it came;
+        an item queued since waits for the next leader, never for its `WriteNeeded`)."""
         group = [self._queue.popleft()]
-        if group[0].dry_run:
+        if group[0].dry_run or _AT_ONCE.get():
             return group
         weight = group[0].weight
         while self._queue and not self._queue[0].dry_run:
