@@ -7,8 +7,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Match, Route
-from starlette.types import Scope
 
 from tally.core import commands
 from tally.core.account import Account
@@ -18,6 +16,7 @@ from tally.core.limits import ID_LENGTH_MAX, PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX
 from tally.http import models as m
 from tally.http.auth import Caller
 from tally.http.service import (
+    PlainRoute,
     Reader,
     ServiceDep,
     Writer,
@@ -154,7 +153,7 @@ async def get_balance(
     return await read(request, answer)
 
 
-class PlainBalanceRoute(Route):
+class PlainBalanceRoute(PlainRoute):
     """`GET /v1/accounts/{id}/balance` without a query string, the commonest read, without
     FastAPI's machinery.
 
@@ -170,14 +169,7 @@ class PlainBalanceRoute(Route):
     """
 
     def __init__(self) -> None:
-        super().__init__("/v1/accounts/{id}/balance", self._endpoint, methods=["GET"], include_in_schema=False)
-
-    def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        if scope["type"] != "http" or scope["method"] != "GET" or scope["query_string"]:
-            return Match.NONE, {}  # (Starlette would take HEAD too; the documented route does not)
-        match, child = super().matches(scope)
-        # As FastAPI's routes do: metrics and the log line name the template, not the path with its id.
-        return match, {**child, "route": self}
+        super().__init__("/v1/accounts/{id}/balance", self._endpoint, "GET")
 
     async def _endpoint(self, request: Request) -> Response:
         id: str = request.path_params["id"]

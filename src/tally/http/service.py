@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
@@ -12,6 +12,9 @@ from fastapi import Depends
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Match, Route
+from starlette.types import Scope
 
 from tally.core.errors import ValidationError
 from tally.engine import WriteNeeded, reads_only, writes_at_once
@@ -109,6 +112,31 @@ async def write(request: Request, answer: Callable[[], R]) -> R:
         return await run_in_threadpool(answer)
     finally:
         service.writes -= 1
+
+
+class PlainRoute(Route):
+    """A documented request in its plain form (`method`, no query string, and what
+    `plain` accepts), served without FastAPI's routing and dependency solving; any
+    other form goes to the documented route, which gives the OpenAPI description.
+
+    It names itself as `scope["route"]`, as FastAPI's routes do, so that metrics
+    and the log line carry its template, not a path with an id in it.
+    """
+
+    def __init__(self, path: str, endpoint: Callable[[Request], Awaitable[Response]], method: str) -> None:
+        super().__init__(path, endpoint, methods=[method], include_in_schema=False)
+        self.method = method  # one: Starlette would take HEAD with GET, the documented route does not
+
+    def plain(self, scope: Scope) -> bool:
+        return True
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if scope["type"] != "http" or scope["method"] != self.method or scope["query_string"]:
+            return Match.NONE, {}
+        if not self.plain(scope):
+            return Match.NONE, {}
+        match, child = super().matches(scope)
+        return match, {**child, "route": self} if match is Match.FULL else child
 
 
 ServiceDep = Annotated[Service, Depends(get_service)]

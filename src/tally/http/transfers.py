@@ -13,7 +13,6 @@ from fastapi import APIRouter, Depends, Header, Query
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Match, Route
 from starlette.types import Scope
 
 from tally.core import commands
@@ -26,6 +25,7 @@ from tally.http import models as m
 from tally.http.auth import Caller
 from tally.http.body import content_length, object_from, validate
 from tally.http.service import (
+    PlainRoute,
     Reader,
     Service,
     ServiceDep,
@@ -103,7 +103,7 @@ def _create(
                   dry_run=dry_run)  # fmt: skip
 
 
-class PlainTransferRoute(Route):
+class PlainTransferRoute(PlainRoute):
     """`POST /v1/transfers` in its plain form, the hottest request, without FastAPI's machinery.
 
     Plain: no query string, no Idempotency-Key header, a Content-Length (over
@@ -121,14 +121,11 @@ class PlainTransferRoute(Route):
     """
 
     def __init__(self) -> None:
-        super().__init__("/v1/transfers", self._endpoint, methods=["POST"], include_in_schema=False)
+        super().__init__("/v1/transfers", self._endpoint, "POST")
 
-    def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        if scope["type"] != "http" or scope["method"] != "POST" or scope["query_string"]:
-            return Match.NONE, {}
-        if content_length(scope) is None or any(name == b"idempotency-key" for name, _ in scope["headers"]):
-            return Match.NONE, {}  # a chunked body is read by the route, whose body errors come after the key's
-        return super().matches(scope)
+    def plain(self, scope: Scope) -> bool:
+        # A chunked body is read by the documented route, whose body errors come after the key's.
+        return content_length(scope) is not None and not any(name == b"idempotency-key" for name, _ in scope["headers"])
 
     async def _endpoint(self, request: Request) -> Response:
         raw = await request.body()  # declared and within the limit: reading it cannot fail first
