@@ -369,6 +369,64 @@ class Engine:
         assert item.result is not None
         return item.result
 
+    def submit_all(self, commands: Sequence[Command]) -> list[Written | Exception]:
+        """Several callers' commands from one thread, queued together in order.
+
+        Each is committed as `submit` would commit it, in a group with whatever
+        else is queued, and answered on its own: its `Written`, or the error
+        `submit` would raise, in its place. Only the thread waits, once per group
+        rather than once per command: a server that gathers concurrent requests
+        hands them to one thread instead of one thread each (tally.http.service).
+        """
+        if _READS_ONLY.get() or _AT_ONCE.get():
+            raise WriteNeeded("several commands")
+        items = [_Item(command, False) for command in commands]
+        with self._lock:
+            if self._closed:
+                raise Unavailable("the ledger is closed")
+            self._queue.extend(items)
+            lead = not self._committing
+            self._committing = True
+        try:
+            for index, item in enumerate(items):
+                # As in `submit`, item by item: each is done by a leader (whose
+                # group may hold several of ours), or its turn to lead comes.
+                if index or not lead:
+                    item.wake.acquire()
+                if not item.done:
+                    self._lead(item)
+        except BaseException:
+            self._withdraw(items)
+            raise
+        answers: list[Written | Exception] = []
+        for item in items:
+            if item.error is not None:
+                assert isinstance(item.error, Exception)  # what `_commit_group` and `_lead` set
+                answers.append(item.error)
+            else:
+                assert item.result is not None
+                answers.append(item.result)
+        return answers
+
+    def _withdraw(self, items: list[_Item]) -> None:
+        """An interrupt left `submit_all`: its items not yet taken leave the queue,
+        and the role of leader, if one of them was handed it, goes on."""
+        with self._lock:
+            handed = False
+            for item in items:
+                if item.done:
+                    continue
+                if item in self._queue:
+                    self._queue.remove(item)
+                handed |= item.wake.acquire(blocking=False)  # released only to hand the role on
+                item.error, item.done = Unavailable("the write was interrupted; retry with the same id"), True
+            if handed:
+                if self._queue:
+                    self._queue[0].wake.release()
+                else:
+                    self._committing = False
+                    self._idle.notify_all()
+
     def _lead(self, mine: _Item) -> None:
         """Commit groups until our own item is done, then hand the role on."""
         group: list[_Item] = []

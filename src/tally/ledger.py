@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, overload
 
@@ -108,14 +108,25 @@ class Ledger:
         processes. Raises what the named methods raise: a refusal, or a new
         transfer or reversal that was rejected (recorded, and on `.transfer`).
         """
-        written = self.engine.submit(command, dry_run=dry_run)
-        result = written.result
-        if isinstance(result, LedgerError):
-            raise result
-        if isinstance(result, Transfer) and result.is_rejected:
-            assert result.code is not None
-            raise error_for(result.code, f"transfer {result.id} rejected: {result.code}", transfer=result)
-        return written
+        return _answered(self.engine.submit(command, dry_run=dry_run))
+
+    def write_all(self, commands: Sequence[Command]) -> list[Written | Exception]:
+        """`write` for several callers' commands at once, from one thread.
+
+        Each command is answered on its own, in its place: its `Written`, or
+        the exception `write` would raise for it. They commit as concurrent
+        `write` calls would, in groups, with the waiting done once per group.
+        """
+        answers: list[Written | Exception] = []
+        for answer in self.engine.submit_all(commands):
+            if isinstance(answer, Exception):
+                answers.append(answer)
+                continue
+            try:
+                answers.append(_answered(answer))
+            except LedgerError as error:
+                answers.append(error)
+        return answers
 
     # --- currencies ---------------------------------------------------------------
     def register_currency(self, code: str, scale: int) -> Currency:
@@ -406,3 +417,14 @@ class Ledger:
     def verify(self) -> VerifyReport:
         """Replay the journal from seq 1: the chain, every decision, every derived row."""
         return verify(self.store)
+
+
+def _answered(written: Written) -> Written:
+    """`written`, or the error it stands for: a refusal, or a rejected transfer (recorded)."""
+    result = written.result
+    if isinstance(result, LedgerError):
+        raise result
+    if isinstance(result, Transfer) and result.is_rejected:
+        assert result.code is not None
+        raise error_for(result.code, f"transfer {result.id} rejected: {result.code}", transfer=result)
+    return written

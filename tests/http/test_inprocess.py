@@ -246,3 +246,65 @@ def test_plain_transfers_sent_together_share_commits(inproc: InProcess) -> None:
     assert inproc.ledger.engine.commits - commits < CLIENTS * TRANSFERS_EACH * 3 // 4
     for index in range(CLIENTS):
         assert c.get(f"/v1/accounts/user:{index}/balance").json()["posted"] == TRANSFERS_EACH
+
+
+def test_writes_sent_together_go_to_one_thread_together_each_with_its_own_answer(
+    inproc: InProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Concurrent write requests on SQLite are gathered on the event loop and handed to one thread
+    together (`Ledger.write_all`), not to a thread each (bench/ANALYSIS.md): each request still gets
+    its own answer, its own refusal or rejection, and the counters count each once."""
+    c, ledger = inproc.client, inproc.ledger
+    ledger.create_account("@world", currency="USD", min_balance=None)
+    for index in range(CLIENTS):
+        ledger.create_account(f"user:{index}", currency="USD")
+        ledger.transfer("@world", f"user:{index}", 100)
+    holds = {
+        (index, n): ledger.transfer("@world", f"user:{index}", 1, pending=True).id
+        for index in range(3, CLIENTS, 4)
+        for n in range(TRANSFERS_EACH)
+    }
+    handed: list[int] = []
+    run_sync = anyio.to_thread.run_sync
+
+    async def counted(func: Callable[..., object], *args: object, **kwargs: object) -> object:
+        if getattr(func, "func", None) == ledger.write_all:
+            handed.append(len(func.args[0]))  # type: ignore[attr-defined]
+        return await run_sync(func, *args, **kwargs)
+
+    monkeypatch.setattr(anyio.to_thread, "run_sync", counted)
+    start = threading.Barrier(CLIENTS)
+
+    def send(index: int) -> list[tuple[int, str]]:
+        start.wait()
+        answers = []
+        for n in range(TRANSFERS_EACH):
+            kind = index % 4
+            if kind == 3:
+                answer = c.post(f"/v1/transfers/{holds[index, n]}/post", json={})
+            else:
+                destination = "nobody" if kind == 2 else f"user:{(index + 1) % CLIENTS}"
+                amount = 1_000 if kind == 1 else 1
+                body = {"source": f"user:{index}", "destination": destination, "amount": amount, "id": f"t{index}-{n}"}
+                answer = c.post("/v1/transfers", json=body)
+            answers.append((answer.status_code, answer.json().get("code") or answer.json()["status"]))
+        return answers
+
+    with ThreadPoolExecutor(CLIENTS) as pool:
+        answered = list(pool.map(send, range(CLIENTS)))
+    expected = {0: (201, "posted"), 1: (409, "insufficient_funds"), 2: (404, "account_not_found"), 3: (200, "posted")}
+    assert answered == [[expected[index % 4]] * TRANSFERS_EACH for index in range(CLIENTS)]
+    assert handed and max(handed) > 1, "concurrent writes were never handed over together"
+    assert len(handed) < sum(handed) <= CLIENTS * TRANSFERS_EACH  # fewer hand-offs than writes handed
+    for index in range(CLIENTS):
+        moved = {0: -TRANSFERS_EACH, 1: 0, 2: 0, 3: TRANSFERS_EACH}[index % 4]
+        received = TRANSFERS_EACH if (index - 1) % 4 == 0 else 0
+        assert ledger.balance(f"user:{index}").posted == 100 + moved + received
+    assert [t.status for t in ledger.transfers(account="user:1").transfers if t.id.startswith("t1-")] == [
+        "rejected"
+    ] * TRANSFERS_EACH
+    metrics = c.get("/metrics").text
+    assert 'tally_transfers_total{outcome="posted"} 40' in metrics
+    assert 'tally_transfers_total{outcome="insufficient_funds"} 40' in metrics
+    assert 'tally_transfers_total{outcome="account_not_found"} 40' in metrics
+    assert ledger.verify().ok

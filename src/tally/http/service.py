@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+import contextvars
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Annotated, Any, TypeVar
 
 import anyio
@@ -16,8 +18,9 @@ from starlette.responses import Response
 from starlette.routing import Match, Route
 from starlette.types import Scope
 
-from tally.core.errors import ValidationError
-from tally.engine import WriteNeeded, reads_only, writes_at_once
+from tally.core.commands import Command
+from tally.core.errors import Unavailable, ValidationError
+from tally.engine import WriteNeeded, Written, reads_only, writes_at_once
 from tally.http.auth import Caller, RateLimiter, identify
 from tally.http.body import read_object, validate
 from tally.http.metrics import Metrics
@@ -34,7 +37,41 @@ class Service:
     settings: Settings
     metrics: Metrics
     limiter: RateLimiter
-    writes: int = 0  # write requests at `write()`, not answered yet
+    writes: int = 0  # write requests at `write()` or `submit()`, not answered yet
+    # Commands of concurrent requests, gathered on the event loop for one thread (`submit`).
+    _gathered: list[tuple[Command, asyncio.Future[Written]]] = field(default_factory=list)
+    _handing: set[asyncio.Task[None]] = field(default_factory=set)
+
+    async def gather(self, command: Command) -> Written:
+        """`ledger.write(command)` in a thread, with the commands of the requests
+        that reach this point in the same turn of the event loop: one hand-off to
+        one thread for all of them (`Engine.submit_all`), not one thread each."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Written] = loop.create_future()
+        self._gathered.append((command, future))
+        if len(self._gathered) == 1:
+            # A context of its own: no one request's context variables go with the group.
+            task = loop.create_task(self._hand_over(), context=contextvars.Context())
+            self._handing.add(task)
+            task.add_done_callback(self._handing.discard)
+        return await future
+
+    async def _hand_over(self) -> None:
+        gathered, self._gathered = self._gathered, []
+        interrupted = Unavailable("the write was interrupted; retry with the same id")
+        answers: list[Written | Exception] = [interrupted] * len(gathered)
+        try:
+            answers = await run_in_threadpool(self.ledger.write_all, [command for command, _ in gathered])
+        except Exception as error:  # noqa: BLE001 - each request answers it (a closed ledger: 503)
+            answers = [error] * len(gathered)
+        finally:  # every request gets an answer, whatever happened here
+            for (_, future), answer in zip(gathered, answers, strict=True):
+                if future.done():  # its request was cancelled: the write stands, as in a thread
+                    continue
+                if isinstance(answer, Exception):
+                    future.set_exception(answer)
+                else:
+                    future.set_result(answer)
 
 
 def get_service_now(request: Request) -> Service:
@@ -100,16 +137,39 @@ async def write(request: Request, answer: Callable[[], R]) -> R:
     service = get_service_now(request)
     if not service.ledger.store.local_writes:
         return await run_in_threadpool(answer)
+    async with _in_flight(service) as alone:
+        if alone:
+            # WriteNeeded: nothing was written, and the same write goes again, in a thread.
+            with contextlib.suppress(WriteNeeded), writes_at_once():
+                return answer()
+        return await run_in_threadpool(answer)
+
+
+async def submit(request: Request, command: Command) -> Written:
+    """`ledger.write(command)`, as `write` makes a write, except that where
+    concurrent requests' writes go to a thread, those that arrive together go to
+    one thread together (`Service.gather`): the ones a single thread hand-off
+    would each have made, and the leader's wake-ups of the others, are saved."""
+    service = get_service_now(request)
+    ledger = service.ledger
+    if not ledger.store.local_writes:
+        return await run_in_threadpool(ledger.write, command)
+    async with _in_flight(service) as alone:
+        if alone:
+            with contextlib.suppress(WriteNeeded), writes_at_once():
+                return ledger.write(command)
+        return await service.gather(command)
+
+
+@contextlib.asynccontextmanager
+async def _in_flight(service: Service) -> AsyncIterator[bool]:
+    """Counts a write request in flight; yields whether it is the only one."""
     service.writes += 1
     try:
         # Requests already waiting for the loop get as far as this first, so
         # that writes arriving together go to a thread and commit together.
         await anyio.sleep(0)
-        if service.writes == 1:
-            # WriteNeeded: nothing was written, and the same write goes again, in a thread.
-            with contextlib.suppress(WriteNeeded), writes_at_once():
-                return answer()
-        return await run_in_threadpool(answer)
+        yield service.writes == 1
     finally:
         service.writes -= 1
 

@@ -21,6 +21,7 @@ from tally.core.errors import AccountNotFound, LedgerError, ValidationError
 from tally.core.limits import PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX
 from tally.core.text import check_id
 from tally.core.transfer import Transfer
+from tally.engine import Written
 from tally.http import models as m
 from tally.http.auth import Caller
 from tally.http.body import content_length, object_from, validate
@@ -34,6 +35,7 @@ from tally.http.service import (
     get_service_now,
     known_query,
     read,
+    submit,
     write,
     writer_caller,
 )
@@ -70,6 +72,20 @@ def _write(service: Service, command: Command, *, dry_run: bool = False) -> JSON
     except LedgerError as error:
         _counted(service, error.code)
         raise
+    return _answer(service, written, dry_run)
+
+
+async def _submitted(request: Request, service: Service, command: Command) -> JSONResponse:
+    """`_write`'s answer, the write made by `submit` (concurrent requests' writes gathered)."""
+    try:
+        written = await submit(request, command)
+    except LedgerError as error:
+        _counted(service, error.code)
+        raise
+    return _answer(service, written, False)
+
+
+def _answer(service: Service, written: Written, dry_run: bool) -> JSONResponse:
     transfer = written.result
     assert isinstance(transfer, Transfer), "write() raises every refusal"
     _counted(service, transfer.status)
@@ -90,17 +106,22 @@ async def create_transfer(
     idempotency_key: IdempotencyKey = None,
     dry_run: DryRun = False,
 ) -> Any:
-    return await write(request, lambda: _create(service, caller, data, idempotency_key, dry_run))
+    if dry_run:
+        return await write(request, lambda: _create(service, caller, data, idempotency_key, dry_run))
+    return await _submitted(request, service, _create_command(caller, data, idempotency_key))
 
 
 def _create(
     service: Service, caller: Caller, data: m.TransferRequest, idempotency_key: str | None, dry_run: bool
 ) -> JSONResponse:
+    return _write(service, _create_command(caller, data, idempotency_key), dry_run=dry_run)
+
+
+def _create_command(caller: Caller, data: m.TransferRequest, idempotency_key: str | None) -> Command:
     id = _transfer_id(data.id, idempotency_key)
     caller.account_in_scope(data.source, "source")
     options = {name: getattr(data, name) for name in TRANSFER_FIELDS}
-    return _write(service, commands.create_transfer(data.source, data.destination, data.amount, id=id, **options),
-                  dry_run=dry_run)  # fmt: skip
+    return commands.create_transfer(data.source, data.destination, data.amount, id=id, **options)
 
 
 class PlainTransferRoute(PlainRoute):
@@ -135,7 +156,7 @@ class PlainTransferRoute(PlainRoute):
         # The key and the body on the event loop (a local read, and CPU), then the write.
         caller = await read(request, lambda: writer_caller(request))
         data = validate(m.TransferRequest, object_from(request, raw))
-        return await write(request, lambda: _create(service, caller, data, None, False))
+        return await _submitted(request, service, _create_command(caller, data, None))
 
 
 def _create_plain(request: Request, raw: bytes) -> JSONResponse:
@@ -202,6 +223,12 @@ def _resolvable(service: Service, caller: Caller, id: str) -> None:
         raise AccountNotFound(f"no account {transfer.source}", field="source")
 
 
+async def _resolved(request: Request, command: Command) -> JSONResponse:
+    transfer = (await submit(request, command)).result
+    assert isinstance(transfer, Transfer), "write() raises every refusal"
+    return JSONResponse(transfer.to_dict())
+
+
 @router.post(
     "/{id}/post",
     **route_doc({200: (m.Transfer, "the transfer, posted")}, body=m.PostRequest, body_required=False,
@@ -214,6 +241,9 @@ async def post_transfer(
     id: str,
     data: Annotated[m.PostRequest, body(m.PostRequest, required=False)],
 ) -> Any:
+    if caller.scope is None:  # nothing to read first
+        return await _resolved(request, commands.resolve_pending(id, "post", data.amount))
+
     def answer() -> JSONResponse:
         _resolvable(service, caller, id)
         return JSONResponse(service.ledger.post(id, data.amount).to_dict())
@@ -233,6 +263,9 @@ async def void_transfer(
     id: str,
     data: Annotated[m.VoidRequest, body(m.VoidRequest, required=False)],
 ) -> Any:
+    if caller.scope is None:  # nothing to read first
+        return await _resolved(request, commands.resolve_pending(id, "void"))
+
     def answer() -> JSONResponse:
         _resolvable(service, caller, id)
         return JSONResponse(service.ledger.void(id).to_dict())
