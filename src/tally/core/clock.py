@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,8 +23,13 @@ def from_datetime(value: datetime) -> int:
 
 
 def rfc3339(us: int | None) -> str | None:
-    if us is None:
-        return None
+    return None if us is None else _rfc3339(us)
+
+
+# The transfers of a batch, and of a page, mostly share their times: remembered,
+# one takes 0.1 µs instead of 2 (a batch's answer of 1,000 over HTTP: bench/ANALYSIS.md).
+@functools.lru_cache(maxsize=4096)
+def _rfc3339(us: int) -> str:
     return to_datetime(us).isoformat().replace("+00:00", "Z")
 
 
