@@ -410,14 +410,14 @@ class Engine:
 
     def _withdraw(self, items: list[_Item]) -> None:
         """An interrupt left `submit_all`: its items not yet taken leave the queue,
-        and the role of leader, if one of them was handed it, goes on."""
+        and the role of leader, if one of them was handed it, goes on. (Items
+        another leader has taken are its to finish.)"""
         with self._lock:
             handed = False
             for item in items:
-                if item.done:
+                if item.done or item not in self._queue:
                     continue
-                if item in self._queue:
-                    self._queue.remove(item)
+                self._queue.remove(item)
                 handed |= item.wake.acquire(blocking=False)  # released only to hand the role on
                 item.error, item.done = Unavailable("the write was interrupted; retry with the same id"), True
             if handed:
