@@ -155,6 +155,19 @@ def test_write_all_answers_each_command_in_its_place_beside_other_callers(ledger
     assert ledger.verify().ok
 
 
+def test_write_all_of_nothing_answers_nothing_and_the_ledger_goes_on(tmp_path: Path) -> None:
+    ledger = tally.open(f"sqlite:///{tmp_path / 'ledger.sqlite3'}")
+    ledger.create_account("@world", currency="USD", min_balance=None)
+    ledger.create_account("user:a", currency="USD")
+    assert ledger.write_all([]) == []
+    done: list[tally.Transfer] = []
+    writer = threading.Thread(target=lambda: done.append(ledger.transfer("@world", "user:a", 1)), daemon=True)
+    writer.start()
+    writer.join(WAIT_SECONDS_MAX)
+    assert [t.status for t in done] == ["posted"], "an empty write_all left the engine waiting for a leader"
+    ledger.close()  # (with the writer stuck, close() would wait for it forever)
+
+
 def test_an_interrupted_write_all_hands_the_role_on_and_nobody_hangs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

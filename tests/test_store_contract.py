@@ -24,7 +24,7 @@ import tally
 from tally.core import commands as cmd
 from tally.core.account import Account
 from tally.core.clock import to_datetime
-from tally.keys import authenticate, create_key, list_keys, revoke_key
+from tally.keys import authenticate, authenticate_all, create_key, list_keys, revoke_key
 from tally.store.base import STREAM_EVENTS, Changes, Head
 from tally.store.migrate import head_revision, run_alembic
 from tally.store.schema import SCHEMA_REVISION
@@ -256,6 +256,21 @@ def test_api_keys_are_stored_found_by_their_token_and_revoked_once(ledger: tally
     assert revoke_key(ledger, key.id) is False
     assert authenticate(ledger, token) is None
     assert [k.active for k in list_keys(ledger)] == [False, True]
+
+
+def test_several_tokens_are_authenticated_in_one_read(ledger: tally.Ledger) -> None:
+    # Concurrent HTTP requests across a network read their keys in one query (bench/ANALYSIS.md).
+    writer, writer_token = create_key(ledger, "writer")
+    reader, reader_token = create_key(ledger, "reader", accounts="user:")
+    revoked, revoked_token = create_key(ledger, "writer")
+    revoke_key(ledger, revoked.id)
+    tokens = [writer_token, reader_token, revoked_token, writer_token + "x", "not-a-token", "tly_" + "a" * 300]
+    assert authenticate_all(ledger, tokens) == {writer_token: writer, reader_token: reader}
+    assert authenticate_all(ledger, [writer_token, writer_token]) == {writer_token: writer}
+    assert authenticate_all(ledger, []) == {}
+    for token in tokens:
+        assert authenticate_all(ledger, [token]).get(token) == authenticate(ledger, token)
+    assert ledger.store.keys_by_hashes([]) == []
 
 
 # --- a closed ledger ------------------------------------------------------------------------

@@ -380,6 +380,8 @@ class Engine:
         """
         if _READS_ONLY.get() or _AT_ONCE.get():
             raise WriteNeeded("several commands")
+        if not commands:
+            return []  # (queued, none would lead: the engine would wait forever)
         items = [_Item(command, False) for command in commands]
         with self._lock:
             if self._closed:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,12 +76,26 @@ def create_key(ledger: Ledger, role: str, accounts: str | None = None, name: str
 
 def authenticate(ledger: Ledger, token: str) -> ApiKey | None:
     """The active key a token belongs to, or None."""
-    if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
+    if not _well_formed(token):
         return None
     row = ledger.store.key_by_hash(hash_token(token))
-    if row is None or row["revoked_us"] is not None:
-        return None
-    return _key(row)
+    return _active(row)
+
+
+def authenticate_all(ledger: Ledger, tokens: Iterable[str]) -> dict[str, ApiKey]:
+    """`authenticate` for several tokens in one read: the active keys, by token."""
+    hashes = {token: hash_token(token) for token in tokens if _well_formed(token)}
+    rows = {row["token_hash"]: row for row in ledger.store.keys_by_hashes(sorted(set(hashes.values())))}
+    found = {token: _active(rows.get(token_hash)) for token, token_hash in hashes.items()}
+    return {token: key for token, key in found.items() if key is not None}
+
+
+def _well_formed(token: str) -> bool:
+    return token.startswith(TOKEN_PREFIX) and len(token) <= 200
+
+
+def _active(row: dict[str, Any] | None) -> ApiKey | None:
+    return None if row is None or row["revoked_us"] is not None else _key(row)
 
 
 def list_keys(ledger: Ledger) -> list[ApiKey]:

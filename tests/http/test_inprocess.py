@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 import tally
-from tally.http import create_app
-from tally.keys import create_key
+from tally.http import create_app, transfers
+from tally.keys import create_key, revoke_key
 from tally.settings import Settings
 from tests.http.conftest import InProcess, TestClient, assert_problem, make_inproc
 from tests.services import POSTGRES_URL
@@ -308,3 +308,75 @@ def test_writes_sent_together_go_to_one_thread_together_each_with_its_own_answer
     assert 'tally_transfers_total{outcome="insufficient_funds"} 40' in metrics
     assert 'tally_transfers_total{outcome="account_not_found"} 40' in metrics
     assert ledger.verify().ok
+
+
+@pytest.mark.parametrize("store", ["sqlite", "postgres"])
+def test_plain_transfers_sent_together_each_keep_their_own_key_and_answer(
+    store: str, request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Concurrent plain transfer requests handed to one thread together: across a network their
+    keys are read in one query (`authenticate_all`) and their writes made together; on SQLite the
+    writes alone are gathered. Each request still meets its own key's refusals (unknown, revoked,
+    a reader, a scoped key outside its scope) and its own body's, as when sent alone."""
+    url = (
+        f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
+        if store == "sqlite"
+        else request.getfixturevalue("postgres_schema_url")()
+    )
+    handed: list[int] = []
+    run_sync = anyio.to_thread.run_sync
+
+    async def counted(func: Callable[..., object], *args: object, **kwargs: object) -> object:
+        if getattr(func, "func", None) in (ledger.write_all, transfers._create_plain_all):
+            handed.append(len(func.args[0]))  # type: ignore[attr-defined]
+        return await run_sync(func, *args, **kwargs)
+
+    with tally.open(url) as ledger:
+        ledger.create_account("@world", currency="USD", min_balance=None)
+        for index in range(CLIENTS):
+            ledger.create_account(f"user:{index}", currency="USD")
+            ledger.transfer("@world", f"user:{index}", 100)
+        _, writer = create_key(ledger, "writer")
+        _, reader = create_key(ledger, "reader")
+        _, scoped = create_key(ledger, "writer", accounts="user:1")  # user:1, user:10 … user:15
+        revoked, revoked_token = create_key(ledger, "writer")
+        revoke_key(ledger, revoked.id)
+        app = create_app(Settings(database_url=url, state_dir=str(tmp_path / "state"), session_secret="s"), ledger)
+        cases = [  # (token, body) -> (status, code or status of the transfer)
+            (writer, {"source": "user:{i}", "destination": "user:0", "amount": 1}, (201, "posted")),
+            (writer, {"source": "user:{i}", "destination": "user:0", "amount": 1_000}, (409, "insufficient_funds")),
+            (writer, {"source": "user:{i}", "destination": "user:0"}, (422, "validation_error")),
+            (reader, {"source": "user:{i}", "destination": "user:0", "amount": 1}, (403, "forbidden")),
+            (revoked_token, {"source": "user:{i}", "destination": "user:0", "amount": 1}, (401, "unauthenticated")),
+            ("tly_unknown", {"source": "user:{i}", "destination": "user:0", "amount": 1}, (401, "unauthenticated")),
+            (scoped, {"source": "user:{i}", "destination": "user:0", "amount": 1}, (404, "account_not_found")),
+            (scoped, {"source": "user:1{i}", "destination": "user:0", "amount": 1}, (201, "posted")),
+        ]
+        with TestClient(app, raise_server_exceptions=False) as client:
+            monkeypatch.setattr(anyio.to_thread, "run_sync", counted)
+            start = threading.Barrier(CLIENTS)
+
+            def send(index: int) -> list[tuple[int, str]]:
+                token, body, _ = cases[index % len(cases)]
+                body = {
+                    name: value.format(i=index % 6 + 2) if isinstance(value, str) else value
+                    for name, value in body.items()
+                }
+                start.wait()
+                answers = []
+                for _ in range(TRANSFERS_EACH):
+                    answer = client.post("/v1/transfers", json=body, headers={"Authorization": f"Bearer {token}"})
+                    answers.append((answer.status_code, answer.json().get("code") or answer.json()["status"]))
+                return answers
+
+            with ThreadPoolExecutor(CLIENTS) as pool:
+                answered = list(pool.map(send, range(CLIENTS)))
+        assert answered == [[cases[index % len(cases)][2]] * TRANSFERS_EACH for index in range(CLIENTS)]
+        assert handed and max(handed) > 1, "concurrent requests were never handed over together"
+        assert len(handed) < sum(handed)
+        posted = {index % 6 + 2 for index in range(CLIENTS) if index % len(cases) == 0}
+        scoped_posted = {10 + index % 6 + 2 for index in range(CLIENTS) if index % len(cases) == 7}
+        for index in range(2, CLIENTS):
+            expected = 100 - TRANSFERS_EACH * ((index in posted) + (index in scoped_posted))
+            assert ledger.balance(f"user:{index}").posted == expected, index
+        assert ledger.verify().ok

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from starlette.requests import Request
@@ -96,10 +97,15 @@ def bearer_token(request: Request) -> str | None:
 
 
 def identify(request: Request, ledger: Ledger, limiter: RateLimiter) -> Caller:
+    return identify_by(request, lambda token: authenticate(ledger, token), limiter)
+
+
+def identify_by(request: Request, lookup: Callable[[str], ApiKey | None], limiter: RateLimiter) -> Caller:
+    """`identify`, with the token's key found by `lookup` (one key, or one of several read at once)."""
     token = bearer_token(request)
     if token is None:
         raise error_for(Code.UNAUTHENTICATED, "send Authorization: Bearer TOKEN")
-    key = authenticate(ledger, token)
+    key = lookup(token)
     if key is None:
         raise error_for(Code.UNAUTHENTICATED, "the token is unknown or revoked")
     wait = limiter.take(key.id)

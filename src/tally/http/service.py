@@ -7,7 +7,7 @@ import contextlib
 import contextvars
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 import anyio
 from fastapi import Depends
@@ -29,26 +29,25 @@ from tally.settings import Settings
 
 M = TypeVar("M", bound=BaseModel)
 R = TypeVar("R")
+J = TypeVar("J")
 
 
-@dataclass
-class Service:
-    ledger: Ledger
-    settings: Settings
-    metrics: Metrics
-    limiter: RateLimiter
-    writes: int = 0  # write requests at `write()` or `submit()`, not answered yet
-    # Commands of concurrent requests, gathered on the event loop for one thread (`submit`).
-    _gathered: list[tuple[Command, asyncio.Future[Written]]] = field(default_factory=list)
-    _handing: set[asyncio.Task[None]] = field(default_factory=set)
+class Gathering(Generic[J, R]):
+    """Jobs of concurrent requests, gathered on the event loop and handed to one
+    thread together: `run_all(jobs)` answers each job in its place, with its
+    result or its exception. The jobs gathered are those that reach `gather` in
+    the same turn of the loop; later ones wait for the next hand-off, which may
+    run beside this one (bench/ANALYSIS.md: one hand-off instead of one each)."""
 
-    async def gather(self, command: Command) -> Written:
-        """`ledger.write(command)` in a thread, with the commands of the requests
-        that reach this point in the same turn of the event loop: one hand-off to
-        one thread for all of them (`Engine.submit_all`), not one thread each."""
+    def __init__(self, run_all: Callable[[list[J]], list[R | Exception]]) -> None:
+        self.run_all = run_all
+        self._gathered: list[tuple[J, asyncio.Future[R]]] = []
+        self._handing: set[asyncio.Task[None]] = set()
+
+    async def gather(self, job: J) -> R:
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[Written] = loop.create_future()
-        self._gathered.append((command, future))
+        future: asyncio.Future[R] = loop.create_future()
+        self._gathered.append((job, future))
         if len(self._gathered) == 1:
             # A context of its own: no one request's context variables go with the group.
             task = loop.create_task(self._hand_over(), context=contextvars.Context())
@@ -59,9 +58,9 @@ class Service:
     async def _hand_over(self) -> None:
         gathered, self._gathered = self._gathered, []
         interrupted = Unavailable("the write was interrupted; retry with the same id")
-        answers: list[Written | Exception] = [interrupted] * len(gathered)
+        answers: list[R | Exception] = [interrupted] * len(gathered)
         try:
-            answers = await run_in_threadpool(self.ledger.write_all, [command for command, _ in gathered])
+            answers = await run_in_threadpool(self.run_all, [job for job, _ in gathered])
         except Exception as error:  # noqa: BLE001 - each request answers it (a closed ledger: 503)
             answers = [error] * len(gathered)
         finally:  # every request gets an answer, whatever happened here
@@ -72,6 +71,20 @@ class Service:
                     future.set_exception(answer)
                 else:
                     future.set_result(answer)
+
+
+@dataclass
+class Service:
+    ledger: Ledger
+    settings: Settings
+    metrics: Metrics
+    limiter: RateLimiter
+    writes: int = 0  # write requests at `write()` or `submit()`, not answered yet
+    # Commands of concurrent requests, for one thread together (`submit`, `Ledger.write_all`).
+    commands: Gathering[Command, Written] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.commands = Gathering(self.ledger.write_all)
 
 
 def get_service_now(request: Request) -> Service:
@@ -148,7 +161,7 @@ async def write(request: Request, answer: Callable[[], R]) -> R:
 async def submit(request: Request, command: Command) -> Written:
     """`ledger.write(command)`, as `write` makes a write, except that where
     concurrent requests' writes go to a thread, those that arrive together go to
-    one thread together (`Service.gather`): the ones a single thread hand-off
+    one thread together (`Gathering`): the ones a single thread hand-off
     would each have made, and the leader's wake-ups of the others, are saved."""
     service = get_service_now(request)
     ledger = service.ledger
@@ -158,7 +171,7 @@ async def submit(request: Request, command: Command) -> Written:
         if alone:
             with contextlib.suppress(WriteNeeded), writes_at_once():
                 return ledger.write(command)
-        return await service.gather(command)
+        return await service.commands.gather(command)
 
 
 @contextlib.asynccontextmanager

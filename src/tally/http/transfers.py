@@ -23,9 +23,10 @@ from tally.core.text import check_id
 from tally.core.transfer import Transfer
 from tally.engine import Written
 from tally.http import models as m
-from tally.http.auth import Caller
+from tally.http.auth import Caller, bearer_token, identify_by
 from tally.http.body import content_length, object_from, validate
 from tally.http.service import (
+    Gathering,
     PlainRoute,
     Reader,
     Service,
@@ -41,6 +42,7 @@ from tally.http.service import (
 )
 from tally.http.spec import WRITE_ERRORS, route_doc
 from tally.ids import new_id
+from tally.keys import authenticate_all
 
 router = APIRouter(prefix="/v1/transfers", tags=["transfers"], dependencies=[Depends(known_query)])
 
@@ -143,6 +145,9 @@ class PlainTransferRoute(PlainRoute):
 
     def __init__(self) -> None:
         super().__init__("/v1/transfers", self._endpoint, "POST")
+        # Across a network, where the key is a round trip too: concurrent requests
+        # go to one thread together, their keys read in one query (bench/ANALYSIS.md).
+        self._gathered: Gathering[tuple[Request, bytes], Response] = Gathering(_create_plain_all)
 
     def plain(self, scope: Scope) -> bool:
         # A chunked body is read by the documented route, whose body errors come after the key's.
@@ -152,11 +157,39 @@ class PlainTransferRoute(PlainRoute):
         raw = await request.body()  # declared and within the limit: reading it cannot fail first
         service = get_service_now(request)
         if not service.ledger.store.local_writes:
-            return await run_in_threadpool(_create_plain, request, raw)
+            alone = not service.writes  # no one to gather with: one trip, as before
+            service.writes += 1
+            try:
+                if alone:
+                    return await run_in_threadpool(_create_plain, request, raw)
+                return await self._gathered.gather((request, raw))
+            finally:
+                service.writes -= 1
         # The key and the body on the event loop (a local read, and CPU), then the write.
         caller = await read(request, lambda: writer_caller(request))
         data = validate(m.TransferRequest, object_from(request, raw))
         return await _submitted(request, service, _create_command(caller, data, None))
+
+
+def _create_plain_all(jobs: list[tuple[Request, bytes]]) -> list[Response | Exception]:
+    """`_create_plain` for concurrent requests of one app, in one thread: their keys
+    in one read, their writes committed as concurrent writes are (`Ledger.write_all`)."""
+    service = get_service_now(jobs[0][0])
+    keys = authenticate_all(service.ledger, filter(None, (bearer_token(request) for request, _ in jobs)))
+    answers: dict[int, Response | Exception] = {}
+    sent: dict[int, Command] = {}
+    for index, (request, raw) in enumerate(jobs):  # the steps and their order of `_create_plain`
+        try:
+            caller = identify_by(request, keys.get, service.limiter)
+            caller.require_write()
+            sent[index] = _create_command(caller, validate(m.TransferRequest, object_from(request, raw)), None)
+        except Exception as error:  # noqa: BLE001 - this request's answer
+            answers[index] = error
+    for index, answer in zip(sent, service.ledger.write_all(list(sent.values())), strict=True):
+        if isinstance(answer, LedgerError):
+            _counted(service, answer.code)
+        answers[index] = answer if isinstance(answer, Exception) else _answer(service, answer, False)
+    return [answers[index] for index in range(len(jobs))]
 
 
 def _create_plain(request: Request, raw: bytes) -> JSONResponse:

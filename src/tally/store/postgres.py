@@ -615,6 +615,13 @@ class PostgresStore(base.SnapshotIterators):
         row = self._one(f"SELECT {', '.join(base.KEY_COLUMNS)} FROM api_keys WHERE token_hash = %s", (token_hash,))
         return None if row is None else dict(zip(base.KEY_COLUMNS, row, strict=True))
 
+    def keys_by_hashes(self, token_hashes: Sequence[str]) -> list[dict[str, Any]]:
+        with self._pool.connection() as connection:
+            rows = connection.execute(
+                f"SELECT {', '.join(base.KEY_COLUMNS)} FROM api_keys WHERE token_hash = ANY(%s)", (list(token_hashes),)
+            ).fetchall()
+        return [dict(zip(base.KEY_COLUMNS, row, strict=True)) for row in rows]
+
     def revoke_key(self, id: str, now_us: int) -> bool:
         with self._pool.connection() as connection:
             cursor = connection.execute(

@@ -431,6 +431,12 @@ class SQLiteStore(base.SnapshotIterators):
         )
         return None if row is None else dict(zip(base.KEY_COLUMNS, row, strict=True))
 
+    def keys_by_hashes(self, token_hashes: Sequence[str]) -> list[dict[str, Any]]:
+        marks = ", ".join("?" * len(token_hashes))
+        query = f"SELECT {', '.join(base.KEY_COLUMNS)} FROM api_keys WHERE token_hash IN ({marks})"
+        rows = self._reader().execute(query, tuple(token_hashes)).fetchall() if token_hashes else []
+        return [dict(zip(base.KEY_COLUMNS, row, strict=True)) for row in rows]
+
     def revoke_key(self, id: str, now_us: int) -> bool:
         with self._own_write() as connection:
             cursor = connection.execute(
