@@ -79,7 +79,7 @@ class Service:
     settings: Settings
     metrics: Metrics
     limiter: RateLimiter
-    writes: int = 0  # write requests at `write()` or `submit()`, not answered yet
+    writes: int = 0  # write requests in flight (`write`, `submit`, the plain transfer route), not answered yet
     # Commands of concurrent requests, for one thread together (`submit`, `Ledger.write_all`).
     commands: Gathering[Command, Written] = field(init=False)
 

@@ -167,8 +167,7 @@ class PlainTransferRoute(PlainRoute):
                 service.writes -= 1
         # The key and the body on the event loop (a local read, and CPU), then the write.
         caller = await read(request, lambda: writer_caller(request))
-        data = validate(m.TransferRequest, object_from(request, raw))
-        return await _submitted(request, service, _create_command(caller, data, None))
+        return await _submitted(request, service, _plain_command(request, raw, caller))
 
 
 def _create_plain_all(jobs: list[tuple[Request, bytes]]) -> list[Response | Exception]:
@@ -182,7 +181,7 @@ def _create_plain_all(jobs: list[tuple[Request, bytes]]) -> list[Response | Exce
         try:
             caller = identify_by(request, keys.get, service.limiter)
             caller.require_write()
-            sent[index] = _create_command(caller, validate(m.TransferRequest, object_from(request, raw)), None)
+            sent[index] = _plain_command(request, raw, caller)
         except Exception as error:  # noqa: BLE001 - this request's answer
             answers[index] = error
     for index, answer in zip(sent, service.ledger.write_all(list(sent.values())), strict=True):
@@ -194,9 +193,12 @@ def _create_plain_all(jobs: list[tuple[Request, bytes]]) -> list[Response | Exce
 
 def _create_plain(request: Request, raw: bytes) -> JSONResponse:
     service = get_service_now(request)
-    caller = writer_caller(request)
-    data = validate(m.TransferRequest, object_from(request, raw))
-    return _create(service, caller, data, None, False)
+    return _write(service, _plain_command(request, raw, writer_caller(request)))
+
+
+def _plain_command(request: Request, raw: bytes, caller: Caller) -> Command:
+    """The plain request's command, after its key (`caller`): its body, strictly parsed and validated."""
+    return _create_command(caller, validate(m.TransferRequest, object_from(request, raw)), None)
 
 
 @router.post(
