@@ -611,15 +611,10 @@ class PostgresStore(base.SnapshotIterators):
         rows = self._all(f"SELECT {', '.join(base.KEY_COLUMNS)} FROM api_keys ORDER BY created_us, id")
         return [dict(zip(base.KEY_COLUMNS, row, strict=True)) for row in rows]
 
-    def key_by_hash(self, token_hash: str) -> dict[str, Any] | None:
-        row = self._one(f"SELECT {', '.join(base.KEY_COLUMNS)} FROM api_keys WHERE token_hash = %s", (token_hash,))
-        return None if row is None else dict(zip(base.KEY_COLUMNS, row, strict=True))
-
     def keys_by_hashes(self, token_hashes: Sequence[str]) -> list[dict[str, Any]]:
-        with self._pool.connection() as connection:
-            rows = connection.execute(
-                f"SELECT {', '.join(base.KEY_COLUMNS)} FROM api_keys WHERE token_hash = ANY(%s)", (list(token_hashes),)
-            ).fetchall()
+        rows = self._all(
+            f"SELECT {', '.join(base.KEY_COLUMNS)} FROM api_keys WHERE token_hash = ANY(%s)", (list(token_hashes),)
+        )
         return [dict(zip(base.KEY_COLUMNS, row, strict=True)) for row in rows]
 
     def revoke_key(self, id: str, now_us: int) -> bool:

@@ -423,14 +423,6 @@ class SQLiteStore(base.SnapshotIterators):
         rows = self._reader().execute(f"SELECT {', '.join(base.KEY_COLUMNS)} FROM api_keys ORDER BY created_us, id")
         return [dict(zip(base.KEY_COLUMNS, row, strict=True)) for row in rows]
 
-    def key_by_hash(self, token_hash: str) -> dict[str, Any] | None:
-        row = (
-            self._reader()
-            .execute(f"SELECT {', '.join(base.KEY_COLUMNS)} FROM api_keys WHERE token_hash = ?", (token_hash,))
-            .fetchone()
-        )
-        return None if row is None else dict(zip(base.KEY_COLUMNS, row, strict=True))
-
     def keys_by_hashes(self, token_hashes: Sequence[str]) -> list[dict[str, Any]]:
         marks = ", ".join("?" * len(token_hashes))
         query = f"SELECT {', '.join(base.KEY_COLUMNS)} FROM api_keys WHERE token_hash IN ({marks})"
