@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Generic, TypeVar
 
@@ -147,15 +147,7 @@ async def write(request: Request, answer: Callable[[], R]) -> R:
     thread (bench/ANALYSIS.md); in a thread otherwise, where concurrent writes
     wait for each other and commit as one group, and wherever the write would
     wait (another thread is writing, another process holds the file's lock)."""
-    service = get_service_now(request)
-    if not service.ledger.store.local_writes:
-        return await run_in_threadpool(answer)
-    async with _in_flight(service) as alone:
-        if alone:
-            # WriteNeeded: nothing was written, and the same write goes again, in a thread.
-            with contextlib.suppress(WriteNeeded), writes_at_once():
-                return answer()
-        return await run_in_threadpool(answer)
+    return await _written(request, answer, lambda: run_in_threadpool(answer))
 
 
 async def submit(request: Request, command: Command) -> Written:
@@ -164,25 +156,24 @@ async def submit(request: Request, command: Command) -> Written:
     one thread together (`Gathering`): the ones a single thread hand-off
     would each have made, and the leader's wake-ups of the others, are saved."""
     service = get_service_now(request)
-    ledger = service.ledger
-    if not ledger.store.local_writes:
-        return await run_in_threadpool(ledger.write, command)
-    async with _in_flight(service) as alone:
-        if alone:
-            with contextlib.suppress(WriteNeeded), writes_at_once():
-                return ledger.write(command)
-        return await service.commands.gather(command)
+    return await _written(request, lambda: service.ledger.write(command), lambda: service.commands.gather(command))
 
 
-@contextlib.asynccontextmanager
-async def _in_flight(service: Service) -> AsyncIterator[bool]:
-    """Counts a write request in flight; yields whether it is the only one."""
+async def _written(request: Request, answer: Callable[[], R], together: Callable[[], Awaitable[R]]) -> R:
+    """`answer()` on the loop if alone in flight (SQLite), else `together()`; across a network, in a thread."""
+    service = get_service_now(request)
+    if not service.ledger.store.local_writes:
+        return await run_in_threadpool(answer)
     service.writes += 1
     try:
         # Requests already waiting for the loop get as far as this first, so
         # that writes arriving together go to a thread and commit together.
         await anyio.sleep(0)
-        yield service.writes == 1
+        if service.writes == 1:
+            # WriteNeeded: nothing was written, and the same write goes again, in a thread.
+            with contextlib.suppress(WriteNeeded), writes_at_once():
+                return answer()
+        return await together()
     finally:
         service.writes -= 1
 
