@@ -349,25 +349,10 @@ class Engine:
     def submit(self, command: Command, *, dry_run: bool = False) -> Written:
         if _READS_ONLY.get():
             raise WriteNeeded(type(command).__name__)
-        item = _Item(command, dry_run)
-        with self._lock:
-            if self._closed:
-                raise Unavailable("the ledger is closed")
-            if self._committing and _AT_ONCE.get():
-                raise WriteNeeded(type(command).__name__)
-            self._queue.append(item)
-            lead = not self._committing
-            self._committing = True
-        if not lead:
-            # Sleep until a leader finishes our item or hands us its role:
-            # only the callers whose items are done wake, not every waiter.
-            item.wake.acquire()
-        if not item.done:
-            self._lead(item)
-        if item.error is not None:
-            raise item.error
-        assert item.result is not None
-        return item.result
+        (answer,) = self._queued([_Item(command, dry_run)])
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
 
     def submit_all(self, commands: Sequence[Command]) -> list[Written | Exception]:
         """Several callers' commands from one thread, queued together in order.
@@ -380,20 +365,25 @@ class Engine:
         """
         if _READS_ONLY.get() or _AT_ONCE.get():
             raise WriteNeeded("several commands")
-        if not commands:
-            return []  # (queued, none would lead: the engine would wait forever)
-        items = [_Item(command, False) for command in commands]
+        # (Nothing queued would have no one to lead: the engine would wait forever.)
+        return self._queued([_Item(command, False) for command in commands]) if commands else []
+
+    def _queued(self, items: list[_Item]) -> list[Written | Exception]:
+        """Queue `items` (at least one) and wait until each is done, leading when its turn comes."""
         with self._lock:
             if self._closed:
                 raise Unavailable("the ledger is closed")
+            if self._committing and _AT_ONCE.get():
+                raise WriteNeeded(type(items[0].command).__name__)
             self._queue.extend(items)
             lead = not self._committing
             self._committing = True
         try:
             for index, item in enumerate(items):
-                # As in `submit`, item by item: each is done by a leader (whose
-                # group may hold several of ours), or its turn to lead comes.
                 if index or not lead:
+                    # Sleep until a leader finishes the item (its group may hold
+                    # several of ours) or hands us its role: only the callers
+                    # whose items are done wake, not every waiter.
                     item.wake.acquire()
                 if not item.done:
                     self._lead(item)
@@ -411,7 +401,7 @@ class Engine:
         return answers
 
     def _withdraw(self, items: list[_Item]) -> None:
-        """An interrupt left `submit_all`: its items not yet taken leave the queue,
+        """An interrupt left `_queued`: its items not yet taken leave the queue,
         and the role of leader, if one of them was handed it, goes on. (Items
         another leader has taken are its to finish.)"""
         with self._lock:
