@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 import tally
-from tally.http import create_app, transfers
+from tally.http import create_app, service
 from tally.keys import create_key, revoke_key
 from tally.settings import Settings
 from tests.http.conftest import InProcess, TestClient, assert_problem, make_inproc
@@ -117,7 +117,7 @@ def test_reads_keys_and_lone_writes_are_made_on_the_event_loop_where_the_store_i
     first expire a hold that came due (a write) goes to a thread, and answers with it expired.
     Across a network both go to threads. A write that is the only write request in flight is made
     on the event loop on SQLite (each write route), and in a thread across a network (where the
-    plain transfer route reads the key in its write's thread)."""
+    plain write routes read the key in their write's thread)."""
     if store == "sqlite":
         url = f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
     else:
@@ -191,8 +191,8 @@ def test_reads_keys_and_lone_writes_are_made_on_the_event_loop_where_the_store_i
         "account": 0 if local else 2,
         "transfer": 0 if local else 2,
         "health": 0 if local else 1,
-        "post": 0 if local else 2,
-        "void": 0 if local else 2,
+        "post": 0 if local else 1,  # the plain route: the key and the write in one trip
+        "void": 0 if local else 1,
         "plain transfer": 0 if local else 1,
         "transfer with Idempotency-Key": 0 if local else 2,
         "batch": 1 if local else 2,  # a long write: in a thread, even alone
@@ -327,7 +327,7 @@ def test_plain_transfers_sent_together_each_keep_their_own_key_and_answer(
     run_sync = anyio.to_thread.run_sync
 
     async def counted(func: Callable[..., object], *args: object, **kwargs: object) -> object:
-        if getattr(func, "func", None) in (ledger.write_all, transfers._create_plain_all):
+        if getattr(func, "func", None) in (ledger.write_all, service._plain_writes):
             handed.append(len(func.args[0]))  # type: ignore[attr-defined]
         return await run_sync(func, *args, **kwargs)
 
@@ -379,4 +379,95 @@ def test_plain_transfers_sent_together_each_keep_their_own_key_and_answer(
         for index in range(2, CLIENTS):
             expected = 100 - TRANSFERS_EACH * ((index in posted) + (index in scoped_posted))
             assert ledger.balance(f"user:{index}").posted == expected, index
+        assert ledger.verify().ok
+
+
+@pytest.mark.parametrize("store", ["sqlite", "postgres"])
+def test_posts_and_voids_sent_together_with_transfers_each_keep_their_own_key_and_answer(
+    store: str, request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Plain post, void and transfer requests that arrive together share a hand-off to one thread:
+    across a network whole requests (`service._plain_writes`, their keys in one query), on SQLite
+    their writes. Each still meets its own key's refusals, its own body's, a scoped key's read of
+    the hold, and gets its own answer, as when sent alone."""
+    url = (
+        f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
+        if store == "sqlite"
+        else request.getfixturevalue("postgres_schema_url")()
+    )
+    handed: list[list[str]] = []  # what each hand-off took: commands (SQLite) or routes' paths
+    run_sync = anyio.to_thread.run_sync
+
+    async def counted(func: Callable[..., object], *args: object, **kwargs: object) -> object:
+        if getattr(func, "func", None) in (ledger.write_all, service._plain_writes):
+            jobs = func.args[0]  # type: ignore[attr-defined]
+            handed.append([type(job).__name__ if store == "sqlite" else job[0].path for job in jobs])
+        return await run_sync(func, *args, **kwargs)
+
+    with tally.open(url) as ledger:
+        ledger.create_account("@world", currency="USD", min_balance=None)
+        for index in range(CLIENTS):
+            ledger.create_account(f"user:{index}", currency="USD")
+            ledger.transfer("@world", f"user:{index}", 100)
+        _, writer = create_key(ledger, "writer")
+        _, reader = create_key(ledger, "reader")
+        _, scoped = create_key(ledger, "writer", accounts="user:1")  # user:1, user:10 … user:15
+        kinds = [  # (token, action or "transfer", body) -> (status, code or status of the transfer)
+            (writer, "transfer", {}, (201, "posted")),
+            (writer, "post", {}, (200, "posted")),
+            (writer, "void", {}, (200, "voided")),
+            (reader, "post", {}, (403, "forbidden")),
+            (scoped, "post", {"amount": 1}, (200, "posted")),  # holds of user:1x: its own money
+            (scoped, "void", {}, (404, "transfer_not_found")),  # a hold it cannot see
+            (writer, "post", {"amount": "1"}, (422, "validation_error")),
+            (writer, "unknown", {}, (404, "transfer_not_found")),
+        ]
+        source = {index: f"user:{index}" for index in range(CLIENTS)}
+        source.update({4: "user:10", 12: "user:11", 13: "user:5"})  # the scoped key's money, and not
+        holds = {
+            (index, n): ledger.transfer(source[index], "@world", 2, pending=True).id
+            for index in range(CLIENTS)
+            for n in range(TRANSFERS_EACH)
+        }
+        app = create_app(Settings(database_url=url, state_dir=str(tmp_path / "state"), session_secret="s"), ledger)
+        with TestClient(app, raise_server_exceptions=False) as client:
+            monkeypatch.setattr(anyio.to_thread, "run_sync", counted)
+            start = threading.Barrier(CLIENTS)
+
+            def send(index: int) -> list[tuple[int, str]]:
+                token, action, body, _ = kinds[index % len(kinds)]
+                headers = {"Authorization": f"Bearer {token}"}
+                start.wait()
+                answers = []
+                for n in range(TRANSFERS_EACH):
+                    if action == "transfer":
+                        transfer = {"source": f"user:{index}", "destination": "@world", "amount": 1}
+                        answer = client.post("/v1/transfers", json=transfer, headers=headers)
+                    else:
+                        id = f"t-none-{index}-{n}" if action == "unknown" else holds[index, n]
+                        verb = "void" if action == "void" else "post"
+                        answer = client.post(f"/v1/transfers/{id}/{verb}", json=body, headers=headers)
+                    answers.append((answer.status_code, answer.json().get("code") or answer.json()["status"]))
+                return answers
+
+            with ThreadPoolExecutor(CLIENTS) as pool:
+                answered = list(pool.map(send, range(CLIENTS)))
+        assert answered == [[kinds[index % len(kinds)][3]] * TRANSFERS_EACH for index in range(CLIENTS)]
+        resolve = "ResolvePending" if store == "sqlite" else "/v1/transfers/{id}/post"
+        assert any(len(group) > 1 and resolve in group for group in handed), "posts were never handed over together"
+        assert len(handed) < sum(len(group) for group in handed)
+        for (index, _), id in holds.items():
+            status = {1: "posted", 2: "voided", 4: "posted"}.get(index % 8, "pending")
+            hold = ledger.get_transfer(id)
+            assert hold is not None and hold.status == status, (index, hold)
+            assert hold.posted_amount == {1: 2, 2: 0, 4: 1}.get(index % 8), (index, hold)
+        posted = {f"user:{index}": 100 for index in range(CLIENTS)}
+        pending_out = dict.fromkeys(posted, 0)
+        for index in range(CLIENTS):
+            kind = index % 8
+            posted[source[index]] -= {0: 1, 1: 2, 4: 1}.get(kind, 0) * TRANSFERS_EACH
+            pending_out[source[index]] += 0 if kind in (1, 2, 4) else 2 * TRANSFERS_EACH
+        for account in posted:
+            balance = ledger.balance(account)
+            assert (balance.posted, balance.pending_out) == (posted[account], pending_out[account]), account
         assert ledger.verify().ok

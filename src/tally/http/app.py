@@ -71,6 +71,8 @@ def create_app(settings: Settings, ledger: Ledger | None = None) -> FastAPI:
     # First: the plain forms of the hottest requests, before the documented routes.
     app.router.routes.insert(0, transfers.PlainTransferRoute())
     app.router.routes.insert(1, accounts.PlainBalanceRoute())
+    app.router.routes.insert(2, transfers.PlainResolveRoute("post"))
+    app.router.routes.insert(3, transfers.PlainResolveRoute("void"))
     mount_admin(app, opened, settings)
     # Only exact paths exist: `/v1/accounts/` is 404, not a redirect a POST would not follow.
     app.router.redirect_slashes = False

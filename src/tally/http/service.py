@@ -19,11 +19,12 @@ from starlette.routing import Match, Route
 from starlette.types import Scope
 
 from tally.core.commands import Command
-from tally.core.errors import Unavailable, ValidationError
+from tally.core.errors import LedgerError, Unavailable, ValidationError
 from tally.engine import WriteNeeded, Written, reads_only, writes_at_once
-from tally.http.auth import Caller, RateLimiter, identify
-from tally.http.body import read_object, validate
+from tally.http.auth import Caller, RateLimiter, bearer_token, identify, identify_by
+from tally.http.body import content_length, read_object, validate
 from tally.http.metrics import Metrics
+from tally.keys import authenticate_all
 from tally.ledger import Ledger
 from tally.settings import Settings
 
@@ -79,12 +80,15 @@ class Service:
     settings: Settings
     metrics: Metrics
     limiter: RateLimiter
-    writes: int = 0  # write requests in flight (`write`, `submit`, the plain transfer route), not answered yet
+    writes: int = 0  # write requests in flight (`write`, `submit`, the plain write routes), not answered yet
     # Commands of concurrent requests, for one thread together (`submit`, `Ledger.write_all`).
     commands: Gathering[Command, Written] = field(init=False)
+    # Across a network: whole plain write requests, for one thread together (`PlainWriteRoute`).
+    requests: Gathering[PlainWrite, Response] = field(init=False)
 
     def __post_init__(self) -> None:
         self.commands = Gathering(self.ledger.write_all)
+        self.requests = Gathering(_plain_writes)
 
 
 def get_service_now(request: Request) -> Service:
@@ -201,6 +205,94 @@ class PlainRoute(Route):
             return Match.NONE, {}
         match, child = super().matches(scope)
         return match, {**child, "route": self} if match is Match.FULL else child
+
+
+class PlainWriteRoute(PlainRoute):
+    """A write request in its plain form (POST, a declared Content-Length, no
+    query string), served without FastAPI's machinery, in the documented
+    route's steps and order: the caller's key (a writer's), then `command`
+    (the body, strictly parsed and validated, and any read the command
+    needs), then the write, then `answer`; `refused` sees a refusal on its way
+    to its problem answer.
+
+    On SQLite the key and the command are read on the event loop and the write
+    goes by `submit`. Across a network all of it goes in one trip to a thread;
+    requests that arrive together, of any plain write route, go to one thread
+    together, their keys read in one query and their writes made together
+    (`_plain_writes`, bench/ANALYSIS.md).
+    """
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path, self._endpoint, "POST")
+
+    def plain(self, scope: Scope) -> bool:
+        # A chunked body is read by the documented route, whose body errors come after the key's.
+        return content_length(scope) is not None
+
+    def command(self, request: Request, raw: bytes, caller: Caller) -> Command:
+        raise NotImplementedError
+
+    def answer(self, service: Service, written: Written) -> Response:
+        raise NotImplementedError
+
+    def refused(self, service: Service, error: LedgerError) -> None:
+        """A write refused (`error` is its answer): nothing to do unless the route counts it."""
+
+    async def _endpoint(self, request: Request) -> Response:
+        raw = await request.body()  # declared and within the limit: reading it cannot fail first
+        service = get_service_now(request)
+        if not service.ledger.store.local_writes:
+            alone = not service.writes  # no one to gather with: one trip
+            service.writes += 1
+            try:
+                if alone:
+                    return await run_in_threadpool(self._alone, request, raw)
+                return await service.requests.gather((self, request, raw))
+            finally:
+                service.writes -= 1
+        caller = await read(request, lambda: writer_caller(request))
+        command = await read(request, lambda: self.command(request, raw, caller))
+        try:
+            written = await submit(request, command)
+        except LedgerError as error:
+            self.refused(service, error)
+            raise
+        return self.answer(service, written)
+
+    def _alone(self, request: Request, raw: bytes) -> Response:
+        service = get_service_now(request)
+        command = self.command(request, raw, writer_caller(request))
+        try:
+            written = service.ledger.write(command)
+        except LedgerError as error:
+            self.refused(service, error)
+            raise
+        return self.answer(service, written)
+
+
+PlainWrite = tuple[PlainWriteRoute, Request, bytes]
+
+
+def _plain_writes(jobs: list[PlainWrite]) -> list[Response | Exception]:
+    """`PlainWriteRoute._alone` for concurrent requests of one app, in one thread: their
+    keys in one read, their writes committed as concurrent writes are (`Ledger.write_all`)."""
+    service = get_service_now(jobs[0][1])
+    keys = authenticate_all(service.ledger, filter(None, (bearer_token(request) for _, request, _ in jobs)))
+    answers: dict[int, Response | Exception] = {}
+    sent: dict[int, Command] = {}
+    for index, (route, request, raw) in enumerate(jobs):  # the steps and their order of `_alone`
+        try:
+            caller = identify_by(request, keys.get, service.limiter)
+            caller.require_write()
+            sent[index] = route.command(request, raw, caller)
+        except Exception as error:  # noqa: BLE001 - this request's answer
+            answers[index] = error
+    for index, answer in zip(sent, service.ledger.write_all(list(sent.values())), strict=True):
+        route = jobs[index][0]
+        if isinstance(answer, LedgerError):
+            route.refused(service, answer)
+        answers[index] = answer if isinstance(answer, Exception) else route.answer(service, answer)
+    return [answers[index] for index in range(len(jobs))]
 
 
 ServiceDep = Annotated[Service, Depends(get_service)]

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Scope
@@ -23,11 +22,10 @@ from tally.core.text import check_id
 from tally.core.transfer import Transfer
 from tally.engine import Written
 from tally.http import models as m
-from tally.http.auth import Caller, bearer_token, identify_by
-from tally.http.body import content_length, object_from, validate
+from tally.http.auth import Caller
+from tally.http.body import object_from, validate
 from tally.http.service import (
-    Gathering,
-    PlainRoute,
+    PlainWriteRoute,
     Reader,
     Service,
     ServiceDep,
@@ -38,11 +36,9 @@ from tally.http.service import (
     read,
     submit,
     write,
-    writer_caller,
 )
 from tally.http.spec import WRITE_ERRORS, route_doc
 from tally.ids import new_id
-from tally.keys import authenticate_all
 
 router = APIRouter(prefix="/v1/transfers", tags=["transfers"], dependencies=[Depends(known_query)])
 
@@ -126,7 +122,7 @@ def _create_command(caller: Caller, data: m.TransferRequest, idempotency_key: st
     return commands.create_transfer(data.source, data.destination, data.amount, id=id, **options)
 
 
-class PlainTransferRoute(PlainRoute):
+class PlainTransferRoute(PlainWriteRoute):
     """`POST /v1/transfers` in its plain form, the hottest request, without FastAPI's machinery.
 
     Plain: no query string, no Idempotency-Key header, a Content-Length (over
@@ -135,65 +131,26 @@ class PlainTransferRoute(PlainRoute):
     body, strictly parsed and validated by the same functions, then the same
     write), without FastAPI's routing and dependency solving: server CPU per
     transfer request 1.55 -> 1.2 ms, 16 clients 660 -> 840 transfers/s
-    (SQLite). Across a network all of it goes in one trip to the thread pool;
-    on SQLite the key and the body are read on the event loop, and the write
-    is made there too when it is the only one in flight (`write`). Any other form
-    does not match here and goes to the documented route, which also gives the
-    OpenAPI description of both; tests/http/test_plain_route.py sends every
-    case both ways and compares.
+    (SQLite). How the steps are made, on each store: `PlainWriteRoute`. Any
+    other form does not match here and goes to the documented route, which
+    also gives the OpenAPI description of both; tests/http/test_plain_route.py
+    sends every case both ways and compares.
     """
 
     def __init__(self) -> None:
-        super().__init__("/v1/transfers", self._endpoint, "POST")
-        # Across a network, where the key is a round trip too: concurrent requests
-        # go to one thread together, their keys read in one query (bench/ANALYSIS.md).
-        self._gathered: Gathering[tuple[Request, bytes], Response] = Gathering(_create_plain_all)
+        super().__init__("/v1/transfers")
 
     def plain(self, scope: Scope) -> bool:
-        # A chunked body is read by the documented route, whose body errors come after the key's.
-        return content_length(scope) is not None and not any(name == b"idempotency-key" for name, _ in scope["headers"])
+        return super().plain(scope) and not any(name == b"idempotency-key" for name, _ in scope["headers"])
 
-    async def _endpoint(self, request: Request) -> Response:
-        raw = await request.body()  # declared and within the limit: reading it cannot fail first
-        service = get_service_now(request)
-        if not service.ledger.store.local_writes:
-            alone = not service.writes  # no one to gather with: one trip, as before
-            service.writes += 1
-            try:
-                if alone:
-                    return await run_in_threadpool(_create_plain, request, raw)
-                return await self._gathered.gather((request, raw))
-            finally:
-                service.writes -= 1
-        # The key and the body on the event loop (a local read, and CPU), then the write.
-        caller = await read(request, lambda: writer_caller(request))
-        return await _submitted(request, service, _plain_command(request, raw, caller))
+    def command(self, request: Request, raw: bytes, caller: Caller) -> Command:
+        return _plain_command(request, raw, caller)
 
+    def answer(self, service: Service, written: Written) -> Response:
+        return _answer(service, written, False)
 
-def _create_plain_all(jobs: list[tuple[Request, bytes]]) -> list[Response | Exception]:
-    """`_create_plain` for concurrent requests of one app, in one thread: their keys
-    in one read, their writes committed as concurrent writes are (`Ledger.write_all`)."""
-    service = get_service_now(jobs[0][0])
-    keys = authenticate_all(service.ledger, filter(None, (bearer_token(request) for request, _ in jobs)))
-    answers: dict[int, Response | Exception] = {}
-    sent: dict[int, Command] = {}
-    for index, (request, raw) in enumerate(jobs):  # the steps and their order of `_create_plain`
-        try:
-            caller = identify_by(request, keys.get, service.limiter)
-            caller.require_write()
-            sent[index] = _plain_command(request, raw, caller)
-        except Exception as error:  # noqa: BLE001 - this request's answer
-            answers[index] = error
-    for index, answer in zip(sent, service.ledger.write_all(list(sent.values())), strict=True):
-        if isinstance(answer, LedgerError):
-            _counted(service, answer.code)
-        answers[index] = answer if isinstance(answer, Exception) else _answer(service, answer, False)
-    return [answers[index] for index in range(len(jobs))]
-
-
-def _create_plain(request: Request, raw: bytes) -> JSONResponse:
-    service = get_service_now(request)
-    return _write(service, _plain_command(request, raw, writer_caller(request)))
+    def refused(self, service: Service, error: LedgerError) -> None:
+        _counted(service, error.code)
 
 
 def _plain_command(request: Request, raw: bytes, caller: Caller) -> Command:
@@ -306,6 +263,40 @@ async def void_transfer(
         return JSONResponse(service.ledger.void(id).to_dict())
 
     return await write(request, answer)
+
+
+class PlainResolveRoute(PlainWriteRoute):
+    """`POST /v1/transfers/{id}/post` or `/void` in its plain form (no query string, a
+    Content-Length, the body empty or a JSON object), without FastAPI's machinery.
+
+    The same steps as `post_transfer` and `void_transfer` in the same order: the
+    caller's key, the body, a scoped key's read of the hold (`_resolvable`), the
+    write. Across a network these requests and plain transfers that arrive
+    together go to one thread together (`PlainWriteRoute`): workload 5's posts
+    and voids, where the documented route makes two trips to a thread and two
+    round trips, the key's and the write's (bench/ANALYSIS.md).
+    tests/http/test_plain_route.py sends every case both ways and compares.
+    """
+
+    def __init__(self, action: Literal["post", "void"]) -> None:
+        super().__init__(f"/v1/transfers/{{id}}/{action}")
+        self.action: Literal["post", "void"] = action
+
+    def command(self, request: Request, raw: bytes, caller: Caller) -> Command:
+        id: str = request.path_params["id"]
+        data = object_from(request, raw, required=False)
+        amount = None
+        if self.action == "post":
+            amount = validate(m.PostRequest, data).amount
+        else:
+            validate(m.VoidRequest, data)
+        _resolvable(get_service_now(request), caller, id)
+        return commands.resolve_pending(id, self.action, amount)
+
+    def answer(self, service: Service, written: Written) -> Response:
+        transfer = written.result
+        assert isinstance(transfer, Transfer), "write() raises every refusal"
+        return JSONResponse(transfer.to_dict())
 
 
 @router.post(
