@@ -318,11 +318,7 @@ def test_plain_transfers_sent_together_each_keep_their_own_key_and_answer(
     keys are read in one query (`authenticate_all`) and their writes made together; on SQLite the
     writes alone are gathered. Each request still meets its own key's refusals (unknown, revoked,
     a reader, a scoped key outside its scope) and its own body's, as when sent alone."""
-    url = (
-        f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
-        if store == "sqlite"
-        else request.getfixturevalue("postgres_schema_url")()
-    )
+    url = _store_url(store, request, tmp_path)
     handed: list[int] = []
     run_sync = anyio.to_thread.run_sync
 
@@ -332,13 +328,7 @@ def test_plain_transfers_sent_together_each_keep_their_own_key_and_answer(
         return await run_sync(func, *args, **kwargs)
 
     with tally.open(url) as ledger:
-        ledger.create_account("@world", currency="USD", min_balance=None)
-        for index in range(CLIENTS):
-            ledger.create_account(f"user:{index}", currency="USD")
-            ledger.transfer("@world", f"user:{index}", 100)
-        _, writer = create_key(ledger, "writer")
-        _, reader = create_key(ledger, "reader")
-        _, scoped = create_key(ledger, "writer", accounts="user:1")  # user:1, user:10 … user:15
+        writer, reader, scoped = _clients_accounts_and_keys(ledger)
         revoked, revoked_token = create_key(ledger, "writer")
         revoke_key(ledger, revoked.id)
         app = create_app(Settings(database_url=url, state_dir=str(tmp_path / "state"), session_secret="s"), ledger)
@@ -390,11 +380,7 @@ def test_posts_and_voids_sent_together_with_transfers_each_keep_their_own_key_an
     across a network whole requests (`service._plain_writes`, their keys in one query), on SQLite
     their writes. Each still meets its own key's refusals, its own body's, a scoped key's read of
     the hold, and gets its own answer, as when sent alone."""
-    url = (
-        f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
-        if store == "sqlite"
-        else request.getfixturevalue("postgres_schema_url")()
-    )
+    url = _store_url(store, request, tmp_path)
     handed: list[list[str]] = []  # what each hand-off took: commands (SQLite) or routes' paths
     run_sync = anyio.to_thread.run_sync
 
@@ -405,13 +391,7 @@ def test_posts_and_voids_sent_together_with_transfers_each_keep_their_own_key_an
         return await run_sync(func, *args, **kwargs)
 
     with tally.open(url) as ledger:
-        ledger.create_account("@world", currency="USD", min_balance=None)
-        for index in range(CLIENTS):
-            ledger.create_account(f"user:{index}", currency="USD")
-            ledger.transfer("@world", f"user:{index}", 100)
-        _, writer = create_key(ledger, "writer")
-        _, reader = create_key(ledger, "reader")
-        _, scoped = create_key(ledger, "writer", accounts="user:1")  # user:1, user:10 … user:15
+        writer, reader, scoped = _clients_accounts_and_keys(ledger)
         kinds = [  # (token, action or "transfer", body) -> (status, code or status of the transfer)
             (writer, "transfer", {}, (201, "posted")),
             (writer, "post", {}, (200, "posted")),
@@ -471,3 +451,24 @@ def test_posts_and_voids_sent_together_with_transfers_each_keep_their_own_key_an
             balance = ledger.balance(account)
             assert (balance.posted, balance.pending_out) == (posted[account], pending_out[account]), account
         assert ledger.verify().ok
+
+
+def _store_url(store: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if store == "sqlite":
+        return f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
+    url: str = request.getfixturevalue("postgres_schema_url")()
+    return url
+
+
+def _clients_accounts_and_keys(ledger: tally.Ledger) -> tuple[str, str, str]:
+    """`user:0` … `user:15` with 100 each, and the tokens of a writer, a reader and a writer
+    scoped to `user:1` (user:1, user:10 … user:15)."""
+    ledger.create_account("@world", currency="USD", min_balance=None)
+    for index in range(CLIENTS):
+        ledger.create_account(f"user:{index}", currency="USD")
+        ledger.transfer("@world", f"user:{index}", 100)
+    return (
+        create_key(ledger, "writer")[1],
+        create_key(ledger, "reader")[1],
+        create_key(ledger, "writer", accounts="user:1")[1],
+    )

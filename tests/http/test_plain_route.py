@@ -166,6 +166,32 @@ def test_the_plain_route_is_counted_and_logged_under_the_route_template(inproc: 
     assert 'tally_http_requests_total{method="POST",route="/v1/transfers",status="201"} 1.0' in metrics
 
 
+def _store_url(store: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if store == "sqlite":
+        return f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
+    url: str = request.getfixturevalue("postgres_schema_url")()
+    return url
+
+
+def _tokens(ledger: tally.Ledger) -> dict[str, str]:
+    """A token of each kind the cases name (none: no token at all)."""
+    return {
+        "admin": create_key(ledger, "admin")[1],
+        "reader": create_key(ledger, "reader")[1],
+        "scoped": create_key(ledger, "writer", accounts="user:1")[1],
+        "unknown": "tly_" + "0" * 40,
+    }
+
+
+def _apps(url: str, ledger: tally.Ledger, tmp_path: Path, plain: type) -> tuple[Any, Any]:
+    """Two apps on `ledger`: one as served, one without its routes of type `plain`."""
+    settings = Settings(database_url=url, state_dir=str(tmp_path / "state"), session_secret="s")
+    plain_app, documented_app = create_app(settings, ledger), create_app(settings, ledger)
+    assert any(isinstance(route, plain) for route in plain_app.router.routes)
+    documented_app.router.routes[:] = [r for r in documented_app.router.routes if not isinstance(r, plain)]
+    return plain_app, documented_app
+
+
 BALANCE_CASES = [
     ("an account", "admin", "user:1"),
     ("an account with a hold", "admin", "user:2"),
@@ -186,28 +212,15 @@ def test_the_plain_balance_route_answers_as_the_documented_route(
 ) -> None:
     """`GET /v1/accounts/{id}/balance` without a query string takes `PlainBalanceRoute`: each case
     is sent to an app with it and to one without it, and the answers must be the same."""
-    if store == "sqlite":
-        url = f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
-    else:
-        url = request.getfixturevalue("postgres_schema_url")()
+    url = _store_url(store, request, tmp_path)
     with tally.open(url) as ledger:
         ledger.create_account("@world", currency="USD", min_balance=None)
         for account in ("user:1", "user:2"):
             ledger.create_account(account, currency="USD")
             ledger.transfer("@world", account, 100)
         ledger.transfer("user:2", "@world", 30, pending=True)
-        tokens = {
-            "admin": create_key(ledger, "admin")[1],
-            "reader": create_key(ledger, "reader")[1],
-            "scoped": create_key(ledger, "writer", accounts="user:1")[1],
-            "unknown": "tly_" + "0" * 40,
-        }
-        settings = Settings(database_url=url, state_dir=str(tmp_path / "state"), session_secret="s")
-        plain_app, documented_app = create_app(settings, ledger), create_app(settings, ledger)
-        assert any(isinstance(route, PlainBalanceRoute) for route in plain_app.router.routes)
-        documented_app.router.routes[:] = [
-            r for r in documented_app.router.routes if not isinstance(r, PlainBalanceRoute)
-        ]
+        tokens = _tokens(ledger)
+        plain_app, documented_app = _apps(url, ledger, tmp_path, PlainBalanceRoute)
         with TestClient(plain_app) as plain, TestClient(documented_app) as documented:
             answers = {}
             for name, key, account in BALANCE_CASES:
@@ -317,10 +330,7 @@ def test_the_plain_post_and_void_routes_answer_as_the_documented_routes(
     """`POST /v1/transfers/{id}/post` and `/void` with a Content-Length and no query string take
     `PlainResolveRoute`: each case is sent to an app with it and to one without it, each app with
     holds of its own, and the answers must be the same but for ids and times."""
-    if store == "sqlite":
-        url = f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
-    else:
-        url = request.getfixturevalue("postgres_schema_url")()
+    url = _store_url(store, request, tmp_path)
     now = [1_900_000_000.0]
     with tally.open(url, clock=lambda: now[0]) as ledger:
         ledger.create_account("@world", currency="USD", min_balance=None)
@@ -329,18 +339,9 @@ def test_the_plain_post_and_void_routes_answer_as_the_documented_routes(
             ledger.transfer("@world", account, 10_000)
         holds = {(case.name, app): _holds(ledger)[case.hold] for case in RESOLVE_CASES for app in ("plain", "doc")}
         now[0] += 61  # the holds that expire in 60 s come due
-        tokens = {
-            "admin": create_key(ledger, "admin")[1],
-            "reader": create_key(ledger, "reader")[1],
-            "scoped": create_key(ledger, "writer", accounts="user:1")[1],
-            "unknown": "tly_" + "0" * 40,
-        }
-        settings = Settings(database_url=url, state_dir=str(tmp_path / "state"), session_secret="s")
-        plain_app, documented_app = create_app(settings, ledger), create_app(settings, ledger)
+        tokens = _tokens(ledger)
+        plain_app, documented_app = _apps(url, ledger, tmp_path, PlainResolveRoute)
         assert sum(isinstance(route, PlainResolveRoute) for route in plain_app.router.routes) == 2
-        documented_app.router.routes[:] = [
-            r for r in documented_app.router.routes if not isinstance(r, PlainResolveRoute)
-        ]
         answers = {}
         with TestClient(plain_app) as plain, TestClient(documented_app) as documented:
             for case in RESOLVE_CASES:
