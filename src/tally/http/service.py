@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import contextvars
@@ -207,7 +208,7 @@ class PlainRoute(Route):
         return match, {**child, "route": self} if match is Match.FULL else child
 
 
-class PlainWriteRoute(PlainRoute):
+class PlainWriteRoute(PlainRoute, abc.ABC):
     """A write request in its plain form (POST, a declared Content-Length, no
     query string), served without FastAPI's machinery, in the documented
     route's steps and order: the caller's key (a writer's), then `command`
@@ -229,11 +230,13 @@ class PlainWriteRoute(PlainRoute):
         # A chunked body is read by the documented route, whose body errors come after the key's.
         return content_length(scope) is not None
 
+    @abc.abstractmethod
     def command(self, request: Request, raw: bytes, caller: Caller) -> Command:
-        raise NotImplementedError
+        """The request's command, after its key (`caller`): its body, and any read it needs."""
 
+    @abc.abstractmethod
     def answer(self, service: Service, written: Written) -> Response:
-        raise NotImplementedError
+        """The answer to a write made."""
 
     def refused(self, service: Service, error: LedgerError) -> None:
         """A write refused (`error` is its answer): nothing to do unless the route counts it."""
