@@ -215,10 +215,31 @@ def _resolvable(service: Service, caller: Caller, id: str) -> None:
         raise AccountNotFound(f"no account {transfer.source}", field="source")
 
 
-async def _resolved(request: Request, command: Command) -> JSONResponse:
-    transfer = (await submit(request, command)).result
+def _resolve_command(
+    service: Service, caller: Caller, id: str, action: Literal["post", "void"], amount: Any
+) -> Command:
+    _resolvable(service, caller, id)
+    return commands.resolve_pending(id, action, amount)
+
+
+def _resolved(written: Written) -> JSONResponse:
+    transfer = written.result
     assert isinstance(transfer, Transfer), "write() raises every refusal"
     return JSONResponse(transfer.to_dict())
+
+
+async def _resolve(
+    request: Request, service: Service, caller: Caller, id: str, action: Literal["post", "void"], amount: Any = None
+) -> JSONResponse:
+    """Post or void the hold `id`: by `submit` when nothing needs reading first, else the
+    scoped key's read of the hold and the write together."""
+    if caller.scope is None:  # nothing to read first
+        return _resolved(await submit(request, _resolve_command(service, caller, id, action, amount)))
+
+    def answer() -> JSONResponse:
+        return _resolved(service.ledger.write(_resolve_command(service, caller, id, action, amount)))
+
+    return await write(request, answer)
 
 
 @router.post(
@@ -233,14 +254,7 @@ async def post_transfer(
     id: str,
     data: Annotated[m.PostRequest, body(m.PostRequest, required=False)],
 ) -> Any:
-    if caller.scope is None:  # nothing to read first
-        return await _resolved(request, commands.resolve_pending(id, "post", data.amount))
-
-    def answer() -> JSONResponse:
-        _resolvable(service, caller, id)
-        return JSONResponse(service.ledger.post(id, data.amount).to_dict())
-
-    return await write(request, answer)
+    return await _resolve(request, service, caller, id, "post", data.amount)
 
 
 @router.post(
@@ -255,14 +269,7 @@ async def void_transfer(
     id: str,
     data: Annotated[m.VoidRequest, body(m.VoidRequest, required=False)],
 ) -> Any:
-    if caller.scope is None:  # nothing to read first
-        return await _resolved(request, commands.resolve_pending(id, "void"))
-
-    def answer() -> JSONResponse:
-        _resolvable(service, caller, id)
-        return JSONResponse(service.ledger.void(id).to_dict())
-
-    return await write(request, answer)
+    return await _resolve(request, service, caller, id, "void")
 
 
 class PlainResolveRoute(PlainWriteRoute):
@@ -290,13 +297,10 @@ class PlainResolveRoute(PlainWriteRoute):
             amount = validate(m.PostRequest, data).amount
         else:
             validate(m.VoidRequest, data)
-        _resolvable(get_service_now(request), caller, id)
-        return commands.resolve_pending(id, self.action, amount)
+        return _resolve_command(get_service_now(request), caller, id, self.action, amount)
 
     def answer(self, service: Service, written: Written) -> Response:
-        transfer = written.result
-        assert isinstance(transfer, Transfer), "write() raises every refusal"
-        return JSONResponse(transfer.to_dict())
+        return _resolved(written)
 
 
 @router.post(
