@@ -263,27 +263,24 @@ class PlainWriteRoute(PlainRoute, abc.ABC):
         return self.answer(service, written)
 
     def _alone(self, request: Request, raw: bytes) -> Response:
-        service = get_service_now(request)
-        command = self.command(request, raw, writer_caller(request))
-        try:
-            written = service.ledger.write(command)
-        except LedgerError as error:
-            self.refused(service, error)
-            raise
-        return self.answer(service, written)
+        (answer,) = _plain_writes([(self, request, raw)])  # the same steps as a request among others
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
 
 
 PlainWrite = tuple[PlainWriteRoute, Request, bytes]
 
 
 def _plain_writes(jobs: list[PlainWrite]) -> list[Response | Exception]:
-    """`PlainWriteRoute._alone` for concurrent requests of one app, in one thread: their
-    keys in one read, their writes committed as concurrent writes are (`Ledger.write_all`)."""
+    """Plain write requests of one app, in one thread, each answered in its place: their
+    keys in one read, then each request's own steps (key, role, command), then their
+    writes, committed as concurrent writes are (`Ledger.write_all`)."""
     service = get_service_now(jobs[0][1])
     keys = authenticate_all(service.ledger, filter(None, (bearer_token(request) for _, request, _ in jobs)))
     answers: dict[int, Response | Exception] = {}
     sent: dict[int, Command] = {}
-    for index, (route, request, raw) in enumerate(jobs):  # the steps and their order of `_alone`
+    for index, (route, request, raw) in enumerate(jobs):
         try:
             caller = identify_by(request, keys.get, service.limiter)
             caller.require_write()
