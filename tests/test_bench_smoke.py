@@ -92,3 +92,20 @@ def test_the_memory_probe_waits_until_the_peak_stops_growing() -> None:
     flat = [(0.0, 100.0), (5.0, 100.2), (SETTLED_SECONDS, 100.0 + SETTLED_MB / 2)]
     assert _settled(flat)
     assert not _settled(flat[:2])  # flat, but not for long enough yet
+
+
+def test_the_durability_probe_times_every_system_synced_and_not(capsys: pytest.CaptureFixture[str]) -> None:
+    from bench import durability
+
+    assert durability.main(["--transfers", "5", "--rounds", "2", "--accounts", "6"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ") and "---" not in line]
+    assert [row.split("|")[1].strip() for row in rows] == [
+        "system",
+        "Tally",
+        "sum of history",
+        "insert, then check",
+        "bare insert",
+    ]
+    for row in rows[1:]:
+        cells = [cell.strip() for cell in row.strip("|").split("|")]
+        assert all(float(cell.replace(",", "")) > 0 for cell in cells[1:3] + cells[4:6]), row
