@@ -97,6 +97,13 @@ def test_a_ledger_written_by_0_1_0_verifies_and_answers_its_retries_as_replays(t
         assert ledger.write(cmd.create_transfer("user:2", "user:1", 118, id="t-3")).created is False
         assert (ledger.balance("user:1").posted, ledger.balance("user:2").posted) == (498, 500)
         assert_books_balance(ledger)
+        # Its schema was migrated to the indexes of revision 0002: each account
+        # still lists every transfer that names it, the hold and the rejection too.
+        everything = ledger.transfers(limit=1000).items
+        for account in ("@bank", "user:1", "user:2"):
+            touching = [t.id for t in everything if account in (t.source, t.destination)]
+            assert [t.id for t in ledger.transfers(account=account, limit=1000).items] == touching
+        assert {"h-1", "too-much", "t-3"} <= {t.id for t in ledger.transfers(account="user:2").items}
 
 
 def test_a_transfer_stored_with_a_0_1_0_fingerprint_is_replayed_on_either_store(ledger_url: str) -> None:

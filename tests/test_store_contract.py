@@ -26,7 +26,7 @@ from tally.core.account import Account
 from tally.core.clock import to_datetime
 from tally.keys import authenticate, authenticate_all, create_key, list_keys, revoke_key
 from tally.store.base import STREAM_EVENTS, Changes, Head
-from tally.store.migrate import head_revision, run_alembic
+from tally.store.migrate import alembic_config, head_revision, run_alembic
 from tally.store.schema import SCHEMA_REVISION
 from tests.concurrency.harness import RawDatabase, journal, run_threads, run_together
 from tests.concurrency.workers import open_at_once
@@ -41,9 +41,10 @@ def _revisions(url: str) -> list[tuple[Any, ...]]:
         raw.close()
 
 
-def _run_alembic_again(url: str) -> None:
-    """Alembic itself, not the store's fast path, on an up-to-date schema."""
+def _run_alembic_again(url: str, revision: str = "head") -> None:
+    """Alembic itself, not the store's fast path: up to `revision`, on a schema at it or before it."""
     import psycopg
+    from alembic import command
     from sqlalchemy import create_engine
     from sqlalchemy.pool import NullPool
 
@@ -58,7 +59,10 @@ def _run_alembic_again(url: str) -> None:
         )
     try:
         with engine.begin() as connection:
-            run_alembic(connection)
+            if revision == "head":
+                run_alembic(connection)
+            else:
+                command.upgrade(alembic_config(connection), revision)
     finally:
         engine.dispose()
 
@@ -84,6 +88,38 @@ def test_migrating_twice_keeps_the_data_and_the_revision(ledger_url: str) -> Non
         assert ledger.balance("user:1").posted == 250
         assert ledger.transfer("seed").seq == 3
         assert_books_balance(ledger)
+
+
+def _indexes_of_transfers(url: str) -> set[str]:
+    raw = RawDatabase(url)
+    try:
+        if raw.postgres:
+            rows = raw.execute(
+                "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'transfers'"
+            )
+        else:
+            rows = raw.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'transfers'")
+        return {
+            name for (name,) in rows if not name.startswith(("sqlite_autoindex", "transfers_pkey", "transfers_seq"))
+        }
+    finally:
+        raw.close()
+
+
+def test_revision_0002_finds_transfers_by_account_through_entries_and_indexes_of_holds(ledger_url: str) -> None:
+    _run_alembic_again(ledger_url, "0001")
+    assert _revisions(ledger_url) == [("0001",)]
+    assert _indexes_of_transfers(ledger_url) == {"transfers_due", "transfers_source", "transfers_destination"}
+    with tally.open(ledger_url) as ledger:  # opening migrates
+        _seed(ledger)
+        hold = ledger.transfer("user:1", "@world", 5, id="hold", pending=True)
+        ledger.post(hold.id)
+        with pytest.raises(tally.InsufficientFunds):
+            ledger.transfer("user:1", "@world", 10_000, id="too-much")
+        ledger.transfer("user:1", "@world", 7, id="direct")
+        assert [t.id for t in ledger.transfers(account="user:1").items] == ["seed", "hold", "too-much", "direct"]
+    assert _revisions(ledger_url) == [("0002",)] == [(SCHEMA_REVISION,)]
+    assert _indexes_of_transfers(ledger_url) == {"transfers_due", "transfers_held_source", "transfers_held_destination"}
 
 
 @pytest.mark.timeout(120)
@@ -240,6 +276,99 @@ def test_a_transfer_to_the_same_account_is_listed_once_in_its_history(ledger: ta
         ledger.transfer("user:1", "user:1", 5, id="self")
     assert refused.value.code == "same_account"
     assert [t.id for t in ledger.transfers(account="user:1").items] == ["seed", "self"]
+
+
+def _touching(ledger: tally.Ledger, account: str, status: str | None, prefix: str | None, limit: int) -> list[str]:
+    ids: list[str] = []
+    after: str | None = None
+    while True:
+        page = ledger.transfers(account=account, status=status, prefix=prefix, after=after, limit=limit)
+        ids += [t.id for t in page.items]
+        if page.next is None:
+            return ids
+        after = page.next
+
+
+def _make_every_kind_of_transfer(ledger: tally.Ledger, clock: FakeClock, accounts: list[str], seed: int) -> None:
+    """Direct transfers, overdrafts, same-account refusals, holds posted in full or
+    in part, voided, expired either way, reversals and batches, in a random order."""
+    rng = random.Random(seed)
+    holds: list[str] = []
+    posted: list[str] = []
+    for n in range(160):
+        source, destination = rng.sample(accounts, 2)
+        roll = rng.random()
+        with contextlib.suppress(tally.LedgerError):
+            if roll < 0.3:
+                amount = rng.choice([5, 40, 10_000])  # the last one overdraws
+                posted.append(ledger.transfer(source, destination, amount, id=f"d{n}").id)
+            elif roll < 0.35:
+                ledger.transfer(source, source, 5, id=f"self{n}")
+            elif roll < 0.55:
+                expiry = rng.choice([None, 30, 90])
+                hold = ledger.transfer(
+                    source, destination, rng.choice([10, 20]), id=f"h{n}", pending=True, expires_in=expiry,
+                    on_expiry=rng.choice(["void", "post"]) if expiry else None,
+                )  # fmt: skip
+                holds.append(hold.id)
+            elif roll < 0.7 and holds:
+                hold_id = holds.pop(rng.randrange(len(holds)))
+                if rng.random() < 0.6:
+                    posted.append(ledger.post(hold_id, amount=rng.choice([None, 3])).id)
+                else:
+                    ledger.void(hold_id)
+            elif roll < 0.8 and posted:
+                ledger.reverse(rng.choice(posted), amount=1, id=f"r{n}")
+            elif roll < 0.9:
+                items = [
+                    {"source": a, "destination": b, "amount": 2} for a, b in (rng.sample(accounts, 2) for _ in range(3))
+                ]
+                ledger.transfer_batch(items)
+            else:
+                clock.advance(rng.choice([10, 60]))
+                ledger.expire_due()
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_an_accounts_transfers_are_every_transfer_that_touches_it_whatever_became_of_it(
+    ledger: tally.Ledger, clock: FakeClock, seed: int
+) -> None:
+    # Direct transfers are found through the account's entries, the others
+    # through indexes of holds and rejections (schema 0002): the listing must
+    # be exactly the transfers that name the account, each once, in seq order,
+    # by any page size, status and scope.
+    accounts = ["user:1", "user:2", "user:3", "shop:1"]
+    ledger.create_account("@world", currency="USD", min_balance=None)
+    for account in accounts:
+        ledger.create_account(account, currency="USD")
+        ledger.transfer("@world", account, 500)
+    _make_every_kind_of_transfer(ledger, clock, accounts, seed)
+    clock.advance(100)  # the holds left with an expiry come due: a listing expires them first
+    everything = [ledger.transfer(id) for id in _touching_all(ledger)]
+    statuses = {t.status for t in everything}
+    assert statuses == {"posted", "pending", "voided", "expired", "rejected"}, statuses
+    assert any(t.posted_amount and t.posted_amount < t.amount for t in everything if t.pending), "a partial post"
+    for account in [*accounts, "@world"]:
+        for status in (None, "posted", "pending", "voided", "expired", "rejected"):
+            for prefix in (None, "user:"):
+                expected = [
+                    t.id for t in everything
+                    if account in (t.source, t.destination) and status in (None, t.status)
+                    and (prefix is None or t.source.startswith(prefix) or t.destination.startswith(prefix))
+                ]  # fmt: skip
+                for limit in (1, 3, 100):
+                    assert _touching(ledger, account, status, prefix, limit) == expected, (account, status, limit)
+
+
+def _touching_all(ledger: tally.Ledger) -> list[str]:
+    ids: list[str] = []
+    after: str | None = None
+    while True:
+        page = ledger.transfers(after=after, limit=50)
+        ids += [t.id for t in page.items]
+        if page.next is None:
+            return ids
+        after = page.next
 
 
 # --- API keys ---------------------------------------------------------------------------

@@ -395,6 +395,63 @@ def placeholders(columns: str, mark: str) -> str:
 
 
 @functools.cache
+@dataclass(frozen=True)
+class Dialect:
+    """What the transfer listing's SQL says differently per database."""
+
+    mark: str  # a parameter's placeholder
+    held: str  # the partial indexes' condition (schema 0002), word for word
+    false: str
+    prefix: str  # the first {n} characters of {column}
+
+
+def transfers_sql(
+    dialect: Dialect, account: str | None, status: str | None, after: int | None, limit: int, prefix: str | None
+) -> tuple[str, list[Any]]:
+    """The query of `Store.transfers`, and its parameters.
+
+    By account: holds and rejections through the partial indexes by source and
+    by destination (`source <> account`: a recorded self-transfer, a
+    same_account rejection, comes once); transfers posted as they were made
+    through the account's entries, whose seq is the transfer's (a hold's
+    entries have the seq of its post). Each part is ordered and cut to `limit`
+    before they are merged.
+    """
+    p = dialect.mark
+
+    def where(t: str = "") -> tuple[str, list[Any]]:
+        terms = [f"{t}seq > {p}"]
+        params: list[Any] = [after or 0]
+        if status is not None:
+            terms.append(f"{t}status = {p}")
+            params.append(status)
+        if prefix is not None:
+            first = [dialect.prefix.format(column=f"{t}{column}", n=p) for column in ("source", "destination")]
+            terms.append(f"({first[0]} = {p} OR {first[1]} = {p})")
+            params += [len(prefix), prefix, len(prefix), prefix]
+        return " AND ".join(terms), params
+
+    clause, params = where()
+    if account is None:
+        return f"SELECT {TRANSFER_COLUMNS} FROM transfers WHERE {clause} ORDER BY seq LIMIT {p}", [*params, limit]
+    held = f"{dialect.held} AND {clause} ORDER BY seq LIMIT {p}"
+    parts = [
+        f"SELECT * FROM (SELECT * FROM transfers WHERE source = {p} AND {held}) AS held_out",
+        f"SELECT * FROM (SELECT * FROM transfers WHERE destination = {p} AND source <> {p} AND {held}) AS held_in",
+    ]
+    arguments: list[Any] = [account, *params, limit, account, account, *params, limit]
+    if status in (None, "posted"):  # a transfer posted as it was made is never anything else
+        direct, direct_params = where("t.")
+        parts.append(
+            "SELECT * FROM (SELECT t.* FROM entries AS e JOIN transfers AS t ON t.id = e.transfer_id "
+            f"WHERE e.account_id = {p} AND e.seq > {p} AND t.pending = {dialect.false} AND {direct} "
+            f"ORDER BY e.seq LIMIT {p}) AS direct"
+        )
+        arguments += [account, after or 0, *direct_params, limit]
+    sql = f"SELECT {TRANSFER_COLUMNS} FROM ({' UNION ALL '.join(parts)}) AS touching ORDER BY seq LIMIT {p}"
+    return sql, [*arguments, limit]
+
+
 def insert_sql(table: str, columns: str, mark: str) -> str:
     """One row's INSERT into `table`, built once: every write sends some."""
     return f"INSERT INTO {table} ({columns}) VALUES ({placeholders(columns, mark)})"

@@ -43,6 +43,7 @@ from tally.store import base
 from tally.store.base import Begun, Changes, Head
 from tally.store.migrate import SCHEMA_REVISION, postgres_revision, upgrade_postgres
 from tally.store.pipeline import Pipeline, Rows
+from tally.store.schema import HELD_POSTGRES
 
 Connection = psycopg.Connection[TupleRow]
 T = TypeVar("T")
@@ -144,6 +145,7 @@ _ACCOUNT_MOVE = base.ACCOUNT_MOVE.format(p="%s")
 _ACCOUNT_UPDATE = base.ACCOUNT_UPDATE.format(p="%s")
 _TRANSFER_UPDATE = base.TRANSFER_UPDATE.format(p="%s")
 _HEAD_UPDATE = base.HEAD_UPDATE.format(p="%s")
+_DIALECT = base.Dialect(mark="%s", held=HELD_POSTGRES, false="false", prefix="left({column}, {n})")
 # After `begin_on_head`: the head's lock, taken only if the head is still the
 # one expected and no hold is due; else a division by zero, which refuses the
 # whole transaction (the server skips everything after it up to the sync, the
@@ -500,29 +502,8 @@ class PostgresStore(base.SnapshotIterators):
     def transfers(
         self, account: str | None, status: str | None, after: int | None, limit: int, prefix: str | None = None
     ) -> list[Transfer]:
-        where: list[str] = ["seq > %s"]
-        params: list[Any] = [after or 0]
-        if status is not None:
-            where.append("status = %s")
-            params.append(status)
-        if prefix is not None:
-            where.append("(left(source, %s) = %s OR left(destination, %s) = %s)")
-            params += [len(prefix), prefix, len(prefix), prefix]
-        clause = " AND ".join(where)
-        if account is None:
-            sql = f"SELECT {base.TRANSFER_COLUMNS} FROM transfers WHERE {clause} ORDER BY seq LIMIT %s"
-            rows = self._all(sql, (*params, limit))
-        else:
-            # Each side uses its own index; a transfer from an account to
-            # itself (a recorded same_account rejection) comes once.
-            sql = (
-                f"SELECT {base.TRANSFER_COLUMNS} FROM ("
-                f"(SELECT * FROM transfers WHERE source = %s AND {clause} ORDER BY seq LIMIT %s) "
-                f"UNION ALL (SELECT * FROM transfers WHERE destination = %s AND source <> %s AND {clause} "
-                "ORDER BY seq LIMIT %s)) AS touching ORDER BY seq LIMIT %s"
-            )
-            rows = self._all(sql, (account, *params, limit, account, account, *params, limit, limit))
-        return [base.transfer_from_row(row) for row in rows]
+        sql, params = base.transfers_sql(_DIALECT, account, status, after, limit, prefix)
+        return [base.transfer_from_row(row) for row in self._all(sql, params)]
 
     def entries(self, account_id: str, after: int | None, limit: int, descending: bool) -> list[Entry]:
         if descending:

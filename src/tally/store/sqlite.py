@@ -23,7 +23,7 @@ from tally.core.events import Event
 from tally.core.transfer import Entry, Transfer
 from tally.store import base
 from tally.store.base import Begun, Changes, Head
-from tally.store.schema import SCHEMA_REVISION
+from tally.store.schema import HELD_SQLITE, SCHEMA_REVISION
 
 BUSY_TIMEOUT_MS = 10_000
 # A checkpoint copies the WAL's pages into the database file. SQLite's default
@@ -68,6 +68,7 @@ _ACCOUNT_UPDATE = base.ACCOUNT_UPDATE.format(p="?")
 _ACCOUNT_MOVE = base.ACCOUNT_MOVE.format(p="?")
 _TRANSFER_UPDATE = base.TRANSFER_UPDATE.format(p="?")
 _HEAD_UPDATE = base.HEAD_UPDATE.format(p="?")
+_DIALECT = base.Dialect(mark="?", held=HELD_SQLITE, false="0", prefix="substr({column}, 1, {n})")
 # The due holds that touch some accounts (`{ids}`: their placeholders). The
 # unary `+` keeps SQLite off the source/destination indexes, which would scan
 # the account's whole history on every balance read; the partial index of
@@ -325,28 +326,8 @@ class SQLiteStore(base.SnapshotIterators):
     def transfers(
         self, account: str | None, status: str | None, after: int | None, limit: int, prefix: str | None = None
     ) -> list[Transfer]:
-        where: list[str] = ["seq > ?"]
-        params: list[Any] = [after or 0]
-        if status is not None:
-            where.append("status = ?")
-            params.append(status)
-        if prefix is not None:
-            where.append("(substr(source, 1, ?) = ? OR substr(destination, 1, ?) = ?)")
-            params += [len(prefix), prefix, len(prefix), prefix]
-        if account is None:
-            sql = f"SELECT {base.TRANSFER_COLUMNS} FROM transfers WHERE {' AND '.join(where)} ORDER BY seq LIMIT ?"
-            rows = self._reader().execute(sql, (*params, limit))
-        else:
-            clause = " AND ".join(where)
-            sql = (
-                f"SELECT {base.TRANSFER_COLUMNS} FROM ("
-                f"SELECT * FROM transfers WHERE source = ? AND {clause} "
-                # `source <> ?`: a recorded self-transfer (same_account) is listed once.
-                f"UNION ALL SELECT * FROM transfers WHERE destination = ? AND source <> ? AND {clause}"
-                ") ORDER BY seq LIMIT ?"
-            )
-            rows = self._reader().execute(sql, (account, *params, account, account, *params, limit))
-        return [base.transfer_from_row(row) for row in rows]
+        sql, params = base.transfers_sql(_DIALECT, account, status, after, limit, prefix)
+        return [base.transfer_from_row(row) for row in self._reader().execute(sql, params)]
 
     def entries(self, account_id: str, after: int | None, limit: int, descending: bool) -> list[Entry]:
         if descending:
