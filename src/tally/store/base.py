@@ -419,19 +419,21 @@ def transfers_sql(
     """
     p = dialect.mark
 
-    def where(t: str = "") -> tuple[str, list[Any]]:
-        terms = [f"{t}seq > {p}"]
-        params: list[Any] = [after or 0]
+    def where(t: str, status: str | None) -> tuple[str, list[Any]]:
+        """The status and the scope's prefix, as terms to add (each after an AND)."""
+        terms = ""
+        params: list[Any] = []
         if status is not None:
-            terms.append(f"{t}status = {p}")
+            terms += f" AND {t}status = {p}"
             params.append(status)
         if prefix is not None:
             first = [dialect.prefix.format(column=f"{t}{column}", n=p) for column in ("source", "destination")]
-            terms.append(f"({first[0]} = {p} OR {first[1]} = {p})")
+            terms += f" AND ({first[0]} = {p} OR {first[1]} = {p})"
             params += [len(prefix), prefix, len(prefix), prefix]
-        return " AND ".join(terms), params
+        return terms, params
 
-    clause, params = where()
+    terms, params = where("", status)
+    clause, params = f"seq > {p}{terms}", [after or 0, *params]
     if account is None:
         return f"SELECT {TRANSFER_COLUMNS} FROM transfers WHERE {clause} ORDER BY seq LIMIT {p}", [*params, limit]
     held = f"{dialect.held} AND {clause} ORDER BY seq LIMIT {p}"
@@ -440,11 +442,15 @@ def transfers_sql(
         f"SELECT * FROM (SELECT * FROM transfers WHERE destination = {p} AND source <> {p} AND {held}) AS held_in",
     ]
     arguments: list[Any] = [account, *params, limit, account, account, *params, limit]
-    if status in (None, "posted"):  # a transfer posted as it was made is never anything else
-        direct, direct_params = where("t.")
+    if status in (None, "posted"):
+        # A transfer not pending with an entry is posted, at the entry's seq:
+        # the part tests nothing more of it (no status, no seq), so that
+        # PostgreSQL's planner, which guesses such terms rare when its
+        # statistics are old, keeps to the entries' order and stops at the page.
+        direct, direct_params = where("t.", None)
         parts.append(
             "SELECT * FROM (SELECT t.* FROM entries AS e JOIN transfers AS t ON t.id = e.transfer_id "
-            f"WHERE e.account_id = {p} AND e.seq > {p} AND t.pending = {dialect.false} AND {direct} "
+            f"WHERE e.account_id = {p} AND e.seq > {p} AND t.pending = {dialect.false}{direct} "
             f"ORDER BY e.seq LIMIT {p}) AS direct"
         )
         arguments += [account, after or 0, *direct_params, limit]
