@@ -27,7 +27,7 @@ from tally.core.clock import to_datetime
 from tally.keys import authenticate, authenticate_all, create_key, list_keys, revoke_key
 from tally.store.base import STREAM_EVENTS, Changes, Head
 from tally.store.migrate import alembic_config, head_revision, run_alembic
-from tally.store.schema import SCHEMA_REVISION
+from tally.store.schema import SCHEMA_REVISION, SCHEMA_REVISIONS
 from tests.concurrency.harness import RawDatabase, journal, run_threads, run_together
 from tests.concurrency.workers import open_at_once
 from tests.support import FakeClock, assert_books_balance
@@ -120,6 +120,28 @@ def test_revision_0002_finds_transfers_by_account_through_entries_and_indexes_of
         assert [t.id for t in ledger.transfers(account="user:1").items] == ["seed", "hold", "too-much", "direct"]
     assert _revisions(ledger_url) == [("0002",)] == [(SCHEMA_REVISION,)]
     assert _indexes_of_transfers(ledger_url) == {"transfers_due", "transfers_held_source", "transfers_held_destination"}
+
+
+def test_schema_revisions_are_every_migration_in_order() -> None:
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(alembic_config(None))
+    assert tuple(reversed([revision.revision for revision in script.walk_revisions()])) == SCHEMA_REVISIONS
+
+
+def test_a_schema_migrated_by_a_newer_tally_is_refused_and_left_as_it_is(ledger_url: str) -> None:
+    with tally.open(ledger_url) as ledger:
+        _seed(ledger)
+    raw = RawDatabase(ledger_url)
+    try:
+        raw.execute("UPDATE alembic_version SET version_num = '9001'")
+    finally:
+        raw.close()
+    with pytest.raises(tally.ValidationError) as refused:
+        tally.open(ledger_url)
+    assert refused.value.code == "validation_error" and refused.value.field == "url"
+    assert "revision 9001" in refused.value.message and SCHEMA_REVISION in refused.value.message
+    assert _revisions(ledger_url) == [("9001",)]  # nothing was run on it
 
 
 @pytest.mark.timeout(120)

@@ -14,7 +14,8 @@ from collections.abc import Callable
 from importlib import resources
 from typing import Any
 
-from tally.store.schema import SCHEMA_REVISION
+from tally.core.errors import ValidationError
+from tally.store.schema import SCHEMA_REVISION, SCHEMA_REVISIONS
 
 # Advisory lock of the migration, per schema: the search_path may give each
 # ledger a schema of its own in one database. Released at commit or rollback.
@@ -38,6 +39,16 @@ def run_alembic(sqlalchemy_connection: Any) -> None:
     from alembic import command
 
     command.upgrade(alembic_config(sqlalchemy_connection), "head")
+
+
+def refuse_unknown(revision: str | None) -> None:
+    """A schema at a revision this Tally does not know, a newer Tally's, is refused and left as it is."""
+    if revision is not None and revision not in SCHEMA_REVISIONS:
+        raise ValidationError(
+            f"the database's schema is at revision {revision}, which this version of Tally does not know "
+            f"(its newest is {SCHEMA_REVISION}): open it with the version of Tally that migrated it",
+            field="url",
+        )
 
 
 def head_revision() -> str:
@@ -89,4 +100,4 @@ def upgrade_postgres(connect: Callable[[], Any]) -> None:
         engine.dispose()
 
 
-__all__ = ["SCHEMA_REVISION", "head_revision", "postgres_revision", "run_alembic", "upgrade_postgres"]
+__all__ = ["SCHEMA_REVISION", "head_revision", "postgres_revision", "refuse_unknown", "run_alembic", "upgrade_postgres"]

@@ -240,6 +240,9 @@ class PostgresStore(base.SnapshotIterators):
             # No such schema in the search_path, no right to create tables …
             self._close_writer()
             raise ValidationError(f"cannot use the database at this URL: {error}", field="url") from error
+        except ValidationError:  # a schema of a newer Tally
+            self._close_writer()
+            raise
 
     # --- connections -----------------------------------------------------------
     def _writer_connection(self) -> Connection:

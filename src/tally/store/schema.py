@@ -11,8 +11,10 @@ from typing import Final
 
 from tally.core.events import GENESIS_HASH, KINDS
 
-# The newest migration; a store whose alembic_version says this skips Alembic.
-SCHEMA_REVISION: Final = "0002"
+# Every migration, in order; a store whose alembic_version says the newest
+# skips Alembic, and one that says none of them is refused (a newer Tally's).
+SCHEMA_REVISIONS: Final = ("0001", "0002")
+SCHEMA_REVISION: Final = SCHEMA_REVISIONS[-1]
 
 _KINDS = ", ".join(f"'{kind}'" for kind in KINDS)
 _TRANSFER_STATUS = "'posted', 'pending', 'voided', 'expired', 'rejected'"
