@@ -47,8 +47,8 @@ def _errors_of(report: str, system: str) -> list[str]:
     found, column = [], None
     for line in report.splitlines():
         cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
-        if cells[0] == "system":
-            column = cells.index("errors")
+        if cells[0] == "system":  # a table's header (the analysis's own tables have no errors column)
+            column = cells.index("errors") if "errors" in cells else None
         elif cells[0] == system and column is not None:
             found.append(cells[column])
     return found
