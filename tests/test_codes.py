@@ -120,6 +120,20 @@ def test_malformed_currency_code_is_validation_error(books: tally.Ledger, code: 
         )
 
 
+def _nested(levels: int) -> list[Any]:
+    """`levels` arrays, each inside the next."""
+    value: list[Any] = []
+    for _ in range(levels - 1):
+        value = [value]
+    return value
+
+
+def test_metadata_nests_up_to_64_levels(books: tally.Ledger) -> None:
+    transfer = books.transfer("alice", "bob", 1, id="deep", metadata={"x": _nested(63)})
+    assert transfer.metadata == {"x": _nested(63)}
+    assert books.transfer("deep").metadata == transfer.metadata
+
+
 @pytest.mark.parametrize(
     "extra",
     [
@@ -134,6 +148,9 @@ def test_malformed_currency_code_is_validation_error(books: tally.Ledger, code: 
         {"reason": 7},
         {"metadata": ["not", "an", "object"]},
         {"metadata": {"big": "x" * 4097}},
+        pytest.param({"metadata": {"x": _nested(64)}}, id="metadata 65 levels with the object"),
+        # Past the JSON encoders' recursion: it raised a RecursionError.
+        pytest.param({"metadata": {"x": _nested(1500)}}, id="metadata 1501 levels"),
     ],
     ids=repr,
 )

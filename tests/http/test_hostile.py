@@ -93,6 +93,21 @@ ATTACKS = [
     Attack("metadata list", "POST", T, transfer("1", metadata="[1, 2]"), field="metadata"),
     Attack("metadata over 4 KiB", "POST", T, transfer("1", metadata=BIG_METADATA), field="metadata"),
     Attack("metadata huge integer", "POST", T, transfer("1", metadata='{"n": ' + "9" * 100 + "}"), field="metadata"),
+    # Parsed, but past the JSON encoders' recursion (it answered 503) or past the 64 levels allowed.
+    Attack(
+        "metadata nests 950 deep",
+        "POST",
+        T,
+        transfer("1", metadata='{"x": ' + "[" * 949 + "]" * 949 + "}"),
+        field="metadata",
+    ),
+    Attack(
+        "metadata nests 65 deep",
+        "POST",
+        T,
+        transfer("1", metadata='{"x": ' + "[" * 64 + "]" * 64 + "}"),
+        field="metadata",
+    ),
     Attack("pending string", "POST", T, transfer("1", pending='"yes"'), field="pending"),
     Attack("expires_in zero", "POST", T, transfer("1", pending="true", expires_in="0"), field="expires_in"),
     Attack(

@@ -10,6 +10,9 @@ BALANCE_MAX: Final = 2**63 - 1
 ID_LENGTH_MAX: Final = 128
 REASON_LENGTH_MAX: Final = 500
 METADATA_BYTES_MAX: Final = 4096
+# Objects and arrays inside each other, the metadata object itself the first:
+# 4 KiB of "[[[…" nests 2,000 deep, past the JSON encoders' recursion limits.
+METADATA_DEPTH_MAX: Final = 64
 CURRENCY_SCALE_MAX: Final = 18
 
 EXPIRES_IN_SECONDS_MIN: Final = 1

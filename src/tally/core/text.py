@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 from tally.core.errors import ValidationError
-from tally.core.limits import ID_LENGTH_MAX, METADATA_BYTES_MAX, REASON_LENGTH_MAX
+from tally.core.limits import ID_LENGTH_MAX, METADATA_BYTES_MAX, METADATA_DEPTH_MAX, REASON_LENGTH_MAX
 
 _ID = re.compile(rf"[A-Za-z0-9_.:@-]{{1,{ID_LENGTH_MAX}}}")
 
@@ -51,6 +51,8 @@ def check_metadata(value: Any, field: str = "metadata") -> dict[str, Any]:
         return {}
     if type(value) is not dict:
         raise ValidationError(f"{field} must be a JSON object", field=field)
+    if value and _deeper_than(value, METADATA_DEPTH_MAX):
+        raise ValidationError(f"{field} must nest at most {METADATA_DEPTH_MAX} objects and arrays deep", field=field)
     try:
         encoded = canonical_json(value)
     except (TypeError, ValueError) as error:
@@ -62,6 +64,20 @@ def check_metadata(value: Any, field: str = "metadata") -> dict[str, Any]:
     # A deep copy through JSON: the record can never be changed by the caller later.
     copy: dict[str, Any] = json.loads(encoded)
     return copy
+
+
+def _deeper_than(value: dict[str, Any], limit: int) -> bool:
+    """Whether objects and arrays nest more than `limit` deep (without recursion, which is what it guards)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        if type(item) is dict:
+            stack.extend((inner, depth + 1) for inner in item.values() if type(inner) in (dict, list))
+        elif type(item) is list:
+            stack.extend((inner, depth + 1) for inner in item if type(inner) in (dict, list))
+    return False
 
 
 def canonical_json(value: Any) -> str:
