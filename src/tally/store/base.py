@@ -394,7 +394,6 @@ def placeholders(columns: str, mark: str) -> str:
     return ", ".join([mark] * len(columns.split(",")))
 
 
-@functools.cache
 @dataclass(frozen=True)
 class Dialect:
     """What the transfer listing's SQL says differently per database."""
@@ -458,6 +457,7 @@ def transfers_sql(
     return sql, [*arguments, limit]
 
 
+@functools.cache
 def insert_sql(table: str, columns: str, mark: str) -> str:
     """One row's INSERT into `table`, built once: every write sends some."""
     return f"INSERT INTO {table} ({columns}) VALUES ({placeholders(columns, mark)})"

@@ -70,9 +70,9 @@ _TRANSFER_UPDATE = base.TRANSFER_UPDATE.format(p="?")
 _HEAD_UPDATE = base.HEAD_UPDATE.format(p="?")
 _DIALECT = base.Dialect(mark="?", held=HELD_SQLITE, false="0", prefix="substr({column}, 1, {n})")
 # The due holds that touch some accounts (`{ids}`: their placeholders). The
-# unary `+` keeps SQLite off the source/destination indexes, which would scan
-# the account's whole history on every balance read; the partial index of
-# pending holds is small and due ones are swept soon.
+# unary `+` keeps SQLite off any index by account (before schema 0002 those
+# held the account's whole history, scanned on every balance read); the
+# partial index of pending holds is small and due ones are swept soon.
 _DUE_TOUCHING = (
     "SELECT id FROM transfers WHERE status = 'pending' AND expires_us <= ? "
     "AND (+source IN ({ids}) OR +destination IN ({ids}))"
