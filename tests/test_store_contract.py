@@ -24,6 +24,7 @@ import tally
 from tally.core import commands as cmd
 from tally.core.account import Account
 from tally.core.clock import to_datetime
+from tally.core.transfer import Transfer
 from tally.keys import authenticate, authenticate_all, create_key, list_keys, revoke_key
 from tally.store.base import STREAM_EVENTS, Changes, Head
 from tally.store.migrate import alembic_config, head_revision, run_alembic
@@ -281,15 +282,20 @@ def test_pages_of_entries_transfers_and_events_cover_everything_once(ledger: tal
     assert events == list(range(1, ledger.audit_head()[0] + 1))
 
 
-def _all_transfers(ledger: tally.Ledger, **filters: Any) -> list[int]:
-    seqs: list[int] = []
+def _paged(ledger: tally.Ledger, limit: int = 4, **filters: Any) -> list[Transfer]:
+    """Every transfer `ledger.transfers(**filters)` lists, page by page of `limit`."""
+    found: list[Transfer] = []
     after: str | None = None
     while True:
-        page = ledger.transfers(after=after, limit=4, **filters)
-        seqs += [t.seq for t in page.items if t.seq is not None]
+        page = ledger.transfers(after=after, limit=limit, **filters)
+        found += page.items
         if page.next is None:
-            return seqs
+            return found
         after = page.next
+
+
+def _all_transfers(ledger: tally.Ledger, **filters: Any) -> list[int]:
+    return [t.seq for t in _paged(ledger, **filters) if t.seq is not None]
 
 
 def test_a_transfer_to_the_same_account_is_listed_once_in_its_history(ledger: tally.Ledger) -> None:
@@ -298,17 +304,6 @@ def test_a_transfer_to_the_same_account_is_listed_once_in_its_history(ledger: ta
         ledger.transfer("user:1", "user:1", 5, id="self")
     assert refused.value.code == "same_account"
     assert [t.id for t in ledger.transfers(account="user:1").items] == ["seed", "self"]
-
-
-def _touching(ledger: tally.Ledger, account: str, status: str | None, prefix: str | None, limit: int) -> list[str]:
-    ids: list[str] = []
-    after: str | None = None
-    while True:
-        page = ledger.transfers(account=account, status=status, prefix=prefix, after=after, limit=limit)
-        ids += [t.id for t in page.items]
-        if page.next is None:
-            return ids
-        after = page.next
 
 
 def _make_every_kind_of_transfer(ledger: tally.Ledger, clock: FakeClock, accounts: list[str], seed: int) -> None:
@@ -366,7 +361,7 @@ def test_an_accounts_transfers_are_every_transfer_that_touches_it_whatever_becam
         ledger.transfer("@world", account, 500)
     _make_every_kind_of_transfer(ledger, clock, accounts, seed)
     clock.advance(100)  # the holds left with an expiry come due: a listing expires them first
-    everything = [ledger.transfer(id) for id in _touching_all(ledger)]
+    everything = [ledger.transfer(t.id) for t in _paged(ledger, limit=50)]
     statuses = {t.status for t in everything}
     assert statuses == {"posted", "pending", "voided", "expired", "rejected"}, statuses
     assert any(t.posted_amount and t.posted_amount < t.amount for t in everything if t.pending), "a partial post"
@@ -379,18 +374,8 @@ def test_an_accounts_transfers_are_every_transfer_that_touches_it_whatever_becam
                     and (prefix is None or t.source.startswith(prefix) or t.destination.startswith(prefix))
                 ]  # fmt: skip
                 for limit in (1, 3, 100):
-                    assert _touching(ledger, account, status, prefix, limit) == expected, (account, status, limit)
-
-
-def _touching_all(ledger: tally.Ledger) -> list[str]:
-    ids: list[str] = []
-    after: str | None = None
-    while True:
-        page = ledger.transfers(after=after, limit=50)
-        ids += [t.id for t in page.items]
-        if page.next is None:
-            return ids
-        after = page.next
+                    listed = _paged(ledger, limit, account=account, status=status, prefix=prefix)
+                    assert [t.id for t in listed] == expected, (account, status, limit)
 
 
 # --- API keys ---------------------------------------------------------------------------
