@@ -10,7 +10,7 @@ transaction-scoped advisory lock (`upgrade_postgres`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from importlib import resources
 from typing import Any
 
@@ -39,6 +39,14 @@ def run_alembic(sqlalchemy_connection: Any) -> None:
     from alembic import command
 
     command.upgrade(alembic_config(sqlalchemy_connection), "head")
+
+
+def execute_ddl(postgres: Sequence[str], sqlite: Sequence[str]) -> None:
+    """A migration's body: its statements for the database Alembic is migrating."""
+    from alembic import op
+
+    for statement in postgres if op.get_bind().dialect.name == "postgresql" else sqlite:
+        op.execute(statement)
 
 
 def refuse_unknown(revision: str | None) -> None:
@@ -100,4 +108,12 @@ def upgrade_postgres(connect: Callable[[], Any]) -> None:
         engine.dispose()
 
 
-__all__ = ["SCHEMA_REVISION", "head_revision", "postgres_revision", "refuse_unknown", "run_alembic", "upgrade_postgres"]
+__all__ = [
+    "SCHEMA_REVISION",
+    "execute_ddl",
+    "head_revision",
+    "postgres_revision",
+    "refuse_unknown",
+    "run_alembic",
+    "upgrade_postgres",
+]

@@ -4,8 +4,7 @@ Revision ID: 0001
 Revises:
 """
 
-from alembic import op
-
+from tally.store.migrate import execute_ddl
 from tally.store.schema import POSTGRES_0001, SQLITE_0001
 
 revision = "0001"
@@ -15,6 +14,4 @@ depends_on = None
 
 
 def upgrade() -> None:
-    statements = POSTGRES_0001 if op.get_bind().dialect.name == "postgresql" else SQLITE_0001
-    for statement in statements:
-        op.execute(statement)
+    execute_ddl(POSTGRES_0001, SQLITE_0001)

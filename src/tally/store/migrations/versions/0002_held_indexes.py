@@ -4,8 +4,7 @@ Revision ID: 0002
 Revises: 0001
 """
 
-from alembic import op
-
+from tally.store.migrate import execute_ddl
 from tally.store.schema import POSTGRES_0002, SQLITE_0002
 
 revision = "0002"
@@ -15,6 +14,4 @@ depends_on = None
 
 
 def upgrade() -> None:
-    statements = POSTGRES_0002 if op.get_bind().dialect.name == "postgresql" else SQLITE_0002
-    for statement in statements:
-        op.execute(statement)
+    execute_ddl(POSTGRES_0002, SQLITE_0002)
