@@ -24,11 +24,19 @@ import tally
 from tally.core import commands as cmd
 from tally.core.account import Account
 from tally.core.clock import to_datetime
+from tally.core.events import KINDS
 from tally.core.transfer import Transfer
 from tally.keys import authenticate, authenticate_all, create_key, list_keys, revoke_key
 from tally.store.base import STREAM_EVENTS, Changes, Head
-from tally.store.migrate import alembic_config, head_revision, run_alembic
-from tally.store.schema import SCHEMA_REVISION, SCHEMA_REVISIONS
+from tally.store.migrate import alembic_config, head_revision, rewrite_sqlite_checks, run_alembic
+from tally.store.schema import (
+    SCHEMA_REVISION,
+    SCHEMA_REVISIONS,
+    SQLITE_0001,
+    SQLITE_0003_TABLES,
+    checks_without_in_lists,
+)
+from tally.store.sqlite import sqlite_path
 from tests.concurrency.harness import RawDatabase, journal, run_threads, run_together
 from tests.concurrency.workers import open_at_once
 from tests.support import FakeClock, assert_books_balance
@@ -119,8 +127,131 @@ def test_revision_0002_finds_transfers_by_account_through_entries_and_indexes_of
             ledger.transfer("user:1", "@world", 10_000, id="too-much")
         ledger.transfer("user:1", "@world", 7, id="direct")
         assert [t.id for t in ledger.transfers(account="user:1").items] == ["seed", "hold", "too-much", "direct"]
-    assert _revisions(ledger_url) == [("0002",)] == [(SCHEMA_REVISION,)]
+    assert _revisions(ledger_url) == [(SCHEMA_REVISION,)]
     assert _indexes_of_transfers(ledger_url) == {"transfers_due", "transfers_held_source", "transfers_held_destination"}
+
+
+def _tables_sql(path: str) -> dict[str, str]:
+    with contextlib.closing(sqlite3.connect(path)) as raw:
+        return dict(raw.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table'").fetchall())
+
+
+# Every column whose CHECK listed its values, each value it allows, and values it must refuse.
+_LISTED = {
+    "journal": ("kind", KINDS, ("transfer", "TRANSFER_POSTED", "transfer_posted ", "")),
+    "accounts": ("status", ("open", "frozen", "closed"), ("opened", "OPEN", "")),
+    "transfers": ("status", ("posted", "pending", "voided", "expired", "rejected"), ("void", "Posted", "")),
+    "api_keys": ("role", ("admin", "staff", "writer", "reader"), ("owner", "Admin", "")),
+}
+
+
+def _allows(table_sql: str, column: str, value: str | None) -> bool:
+    """Whether a table created from `table_sql` takes a row whose `column` is `value`.
+
+    The other columns: NULL where allowed, else 1 (the journal's data `{}`), so
+    that only the listed column's CHECK can refuse the row.
+    """
+    table = table_sql.split()[2]
+    with contextlib.closing(sqlite3.connect(":memory:")) as scratch:
+        scratch.execute(table_sql)
+        columns = scratch.execute('SELECT name, "notnull" FROM pragma_table_info(?)', (table,)).fetchall()
+        row = {name: 1 if not_null else None for name, not_null in columns} | {"data": "{}", "reversed_amount": 0}
+        row = {name: row[name] for name, _ in columns} | {column: value}
+        if table == "transfers" and value == "rejected":
+            row |= {"code": "x", "amount": 0}
+        try:
+            scratch.execute(
+                f"INSERT INTO {table} ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", list(row.values())
+            )
+        except sqlite3.IntegrityError as error:
+            assert "CHECK constraint failed" in str(error)
+            return False
+        return True
+
+
+def test_checks_without_in_lists_allow_and_refuse_exactly_what_the_in_lists_did() -> None:
+    tables = {statement.split()[2]: statement for statement in SQLITE_0001 if statement.startswith("CREATE TABLE")}
+    rewritten = 0
+    for name, (column, allowed, refused) in _LISTED.items():
+        before, after = tables[name], checks_without_in_lists(tables[name])
+        assert f"{column} IN (" in before and f"{column} IN (" not in after
+        for value in (*allowed, *refused):
+            assert _allows(before, column, value) is _allows(after, column, value) is (value in allowed), value
+        rewritten += 1
+    assert rewritten == len(SQLITE_0003_TABLES)
+    # on_expiry's two values, an IN list too, inside an OR; `pending IN (0, 1)` lists numbers and stays
+    transfers = checks_without_in_lists(tables["transfers"])
+    assert "on_expiry IS NULL OR (on_expiry = 'void' OR on_expiry = 'post')" in transfers
+    assert "pending IN (0, 1)" in transfers
+    for value in ("void", "post", None, "expire", "VOID"):
+        assert _allows(tables["transfers"], "on_expiry", value) is _allows(transfers, "on_expiry", value)
+    for name in set(tables) - set(SQLITE_0003_TABLES):
+        assert checks_without_in_lists(tables[name]) == tables[name]
+
+
+def test_revision_0003_rewrites_sqlite_checks_in_place_and_keeps_their_rules(sqlite_url: str) -> None:
+    _run_alembic_again(sqlite_url, "0002")
+    path = sqlite_path(sqlite_url)[0]
+    at_0002 = _tables_sql(path)
+    with contextlib.closing(sqlite3.connect(path)) as raw:
+        (version_before,) = raw.execute("PRAGMA schema_version").fetchone()
+    with tally.open(sqlite_url) as ledger:  # opening migrates
+        _seed(ledger)
+        hold = ledger.transfer("user:1", "@world", 5, id="hold", pending=True)
+        ledger.void(hold.id)
+        assert ledger.balance("user:1").posted == 250
+        assert ledger.verify().ok
+    assert _revisions(sqlite_url) == [("0003",)]
+    migrated = _tables_sql(path)
+    assert migrated == {name: checks_without_in_lists(sql) for name, sql in at_0002.items()}
+    for name, (column, _, _) in _LISTED.items():
+        assert f"{column} IN (" in at_0002[name] and f"{column} IN (" not in migrated[name]
+    new_url = sqlite_url.replace("ledger.sqlite3", "new.sqlite3")
+    tally.open(new_url).close()
+    assert _tables_sql(sqlite_path(new_url)[0]) == migrated  # a new ledger and a migrated one: the same tables
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as raw:
+        assert raw.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        assert raw.execute("PRAGMA schema_version").fetchone()[0] > version_before
+        assert raw.execute("PRAGMA writable_schema").fetchone()[0] == 0
+        with pytest.raises(sqlite3.IntegrityError, match="CHECK constraint failed"):
+            raw.execute("UPDATE transfers SET status = 'bounced' WHERE id = 'hold'")
+        with pytest.raises(sqlite3.IntegrityError, match="CHECK constraint failed"):
+            raw.execute("UPDATE accounts SET status = 'gone' WHERE id = 'user:1'")
+        assert raw.execute("SELECT status FROM transfers WHERE id = 'hold'").fetchone() == ("voided",)
+
+
+class _Defensive:
+    """A SQLite connection that refuses to edit its schema, as one built with SQLITE_DBCONFIG_DEFENSIVE does."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self.connection = connection
+
+    def __call__(self, sql: str, parameters: Any = ()) -> sqlite3.Cursor:
+        if sql.startswith("UPDATE sqlite_master"):
+            raise sqlite3.OperationalError("table sqlite_master may not be modified")
+        return self.connection.execute(sql, parameters)
+
+
+def test_a_sqlite_that_will_not_edit_its_schema_keeps_the_in_lists_and_still_migrates(sqlite_url: str) -> None:
+    _run_alembic_again(sqlite_url, "0002")
+    path = sqlite_path(sqlite_url)[0]
+    at_0002 = _tables_sql(path)
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as raw:
+        (version,) = raw.execute("PRAGMA schema_version").fetchone()
+        raw.execute("BEGIN IMMEDIATE")
+        assert rewrite_sqlite_checks(_Defensive(raw)) is False
+        assert raw.in_transaction  # the migration's transaction goes on, without the savepoint
+        raw.execute("UPDATE alembic_version SET version_num = '0003'")
+        raw.execute("COMMIT")
+        assert raw.execute("PRAGMA schema_version").fetchone()[0] == version
+        assert raw.execute("PRAGMA writable_schema").fetchone()[0] == 0
+    assert _tables_sql(path) == at_0002
+    with tally.open(sqlite_url) as ledger:
+        _seed(ledger)
+        assert ledger.verify().ok
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as raw:
+        assert rewrite_sqlite_checks(raw.execute) is True  # an ordinary SQLite, later: nothing blocks it
+        assert _tables_sql(path) != at_0002
 
 
 def test_schema_revisions_are_every_migration_in_order() -> None:

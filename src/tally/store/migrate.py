@@ -15,7 +15,7 @@ from importlib import resources
 from typing import Any
 
 from tally.core.errors import ValidationError
-from tally.store.schema import SCHEMA_REVISION, SCHEMA_REVISIONS
+from tally.store.schema import SCHEMA_REVISION, SCHEMA_REVISIONS, SQLITE_0003_TABLES, checks_without_in_lists
 
 # Advisory lock of the migration, per schema: the search_path may give each
 # ledger a schema of its own in one database. Released at commit or rollback.
@@ -47,6 +47,54 @@ def execute_ddl(postgres: Sequence[str], sqlite: Sequence[str]) -> None:
 
     for statement in postgres if op.get_bind().dialect.name == "postgresql" else sqlite:
         op.execute(statement)
+
+
+def rewrite_sqlite_checks(execute: Callable[..., Any]) -> bool:
+    """Revision 0003 on SQLite: each table's CHECKs without IN lists (`schema.checks_without_in_lists`).
+
+    SQLite cannot ALTER a CHECK, and copying the journal and the transfers
+    into new tables would take a large ledger minutes. The rule stays the same,
+    so the table's text in `sqlite_schema` is edited in place instead, the
+    procedure SQLite documents for changing constraints ("Making Other Kinds
+    Of Table Schema Changes" in lang_altertable.html): writable_schema, the
+    new text, the schema version one higher, all in the migration's
+    transaction. Each new text is first created in a scratch database, so
+    that nothing unreadable reaches the file.
+
+    A SQLite built defensive refuses to edit its schema: the tables then keep
+    their IN lists, which mean the same and only cost more, and the answer is
+    False. `execute(sql, parameters=())` runs one statement in the migration's
+    transaction and returns a cursor.
+    """
+    import sqlite3
+
+    marks = ", ".join("?" * len(SQLITE_0003_TABLES))
+    tables = execute(
+        f"SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name IN ({marks})", SQLITE_0003_TABLES
+    ).fetchall()
+    changed = [(checks_without_in_lists(sql), name) for name, sql in tables if checks_without_in_lists(sql) != sql]
+    if not changed:
+        return True
+    scratch = sqlite3.connect(":memory:")
+    try:
+        for sql, _ in changed:
+            scratch.execute(sql)
+    finally:
+        scratch.close()
+    (version,) = execute("PRAGMA schema_version").fetchone()
+    execute("SAVEPOINT tally_checks")
+    try:
+        execute("PRAGMA writable_schema = ON")
+        for sql, name in changed:
+            execute("UPDATE sqlite_master SET sql = ? WHERE type = 'table' AND name = ?", (sql, name))
+        execute(f"PRAGMA schema_version = {int(version) + 1}")
+    except sqlite3.DatabaseError:
+        execute("ROLLBACK TO tally_checks")
+        return False
+    finally:
+        execute("PRAGMA writable_schema = OFF")
+        execute("RELEASE tally_checks")
+    return True
 
 
 def refuse_unknown(revision: str | None) -> None:
@@ -114,6 +162,7 @@ __all__ = [
     "head_revision",
     "postgres_revision",
     "refuse_unknown",
+    "rewrite_sqlite_checks",
     "run_alembic",
     "upgrade_postgres",
 ]
