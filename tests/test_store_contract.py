@@ -633,10 +633,10 @@ def test_a_batch_of_a_thousand_transfers_reads_back_exactly_as_written(ledger: t
 
 @pytest.mark.parametrize("count", [4, 80])
 def test_a_batch_that_changes_many_accounts_keeps_every_column_of_each(ledger: tally.Ledger, count: int) -> None:
-    # A few changed accounts go one statement each, many in one statement (on
-    # PostgreSQL arrays joined by id): a column taken from the wrong array, or
-    # a NULL lost, would show here as a limit, status or metadata that changed
-    # with a balance.
+    # On PostgreSQL a few changed accounts go in one statement of a VALUES list
+    # of rows, many in one of arrays, each joined by id: a column taken from
+    # the wrong row or array, or a NULL lost, would show here as a limit,
+    # status or metadata that changed with a balance.
     awkward = "tab\there, quote' \" , ünïcödé ✓, \\N, {braces}, NULL"
     ledger.create_account("@world", currency="USD", min_balance=None)
     shapes: list[dict[str, Any]] = [
@@ -749,11 +749,12 @@ def test_a_transfer_writes_only_the_balances_of_the_accounts_it_moves(
     assert ledger.verify().ok
 
 
-@pytest.mark.parametrize("count", [1, 12])
+@pytest.mark.parametrize("count", [1, 3, 12])
 def test_a_group_that_changes_accounts_settings_and_moves_their_money_writes_both(ledger_url: str, count: int) -> None:
     # In one group: accounts whose settings change and whose money moves (every
     # column written), beside accounts whose money alone moves (balances
-    # written). Twelve of each take PostgreSQL's one-statement path for both.
+    # written). On PostgreSQL one of each is a VALUES list of one row, three
+    # of each (and @world) of several, twelve take the path of arrays.
     changed, moved = [f"set:{n:02}" for n in range(count)], [f"move:{n:02}" for n in range(count)]
     with tally.open(ledger_url) as ledger:
         ledger.create_account("@world", currency="USD", min_balance=None)

@@ -56,12 +56,13 @@ IDLE_IN_TRANSACTION_MS = 20_000
 READ_CONNECTIONS_MAX = 8
 READ_POOL_TIMEOUT_SECONDS = 30.0
 # Inserts and updates of at least this many rows go as one statement over
-# arrays; fewer go as pipelined single-row statements, which cost less for the
-# one-transfer commit of low load (two entries, two accounts). Measured alone,
-# one JSON insert of entries overtakes single rows at about 4-8 rows, one
-# array update of accounts at about 8; a group of 16 clients' transfers (8-9
-# transfers: 17 entries and accounts) writes in a third less time at 8 than at
-# the 32 that suited COPY, which cost a round trip of its own (ANALYSIS.md).
+# arrays; fewer go as one statement with a VALUES list of that many rows
+# (`_insert_values`, `_update_values`), which costs less for the one-transfer
+# commit of low load (two entries, two accounts). Measured alone, one JSON
+# insert of entries overtakes single rows at about 4-8 rows, one array update
+# of accounts at about 8; a group of 16 clients' transfers (8-9 transfers: 17
+# entries and accounts) writes in a third less time at 8 than at the 32 that
+# suited COPY, which cost a round trip of its own (ANALYSIS.md).
 SET_ROWS_MIN = 8
 _ITER_CHUNK = 5000
 
@@ -141,8 +142,36 @@ def _update_accounts(columns: Sequence[str]) -> str:
 
 _UPDATE_ACCOUNTS = _update_accounts(base.ACCOUNT_UPDATED_COLUMNS)
 _MOVE_ACCOUNTS = _update_accounts(base.ACCOUNT_MOVED_COLUMNS)
-_ACCOUNT_MOVE = base.ACCOUNT_MOVE.format(p="%s")
-_ACCOUNT_UPDATE = base.ACCOUNT_UPDATE.format(p="%s")
+
+
+# A few rows go in one statement too: a VALUES list of as many rows, prepared
+# once per count on the connection. A single transfer's two entries and two
+# accounts take two statements instead of four: 4% less time per transfer, and
+# per hold and its post, measured in one process against one statement per row
+# (ANALYSIS.md).
+@functools.cache
+def _insert_values(table: str, columns: str, count: int) -> str:
+    """One INSERT of `count` rows; PostgreSQL gives each value its column's type."""
+    row = "(" + ", ".join(["%s"] * len(columns.split(","))) + ")"
+    return f"INSERT INTO {table} ({columns}) VALUES " + ", ".join([row] * count)
+
+
+@functools.cache
+def _update_values(columns: tuple[str, ...], count: int) -> str:
+    """One UPDATE of `count` accounts: rows of these columns' new values, the id last."""
+    named = (*columns, "id")
+    row = "(" + ", ".join(f"%s::{_TYPES.get(name, 'text')}" for name in named) + ")"
+    return (
+        "UPDATE accounts AS a SET "
+        + ", ".join(f"{name} = u.{name}" for name in columns)
+        + f" FROM (VALUES {', '.join([row] * count)}) AS u({', '.join(named)}) WHERE a.id = u.id"
+    )
+
+
+def _flat(rows: Sequence[Sequence[Any]]) -> list[Any]:
+    return [value for row in rows for value in row]
+
+
 _TRANSFER_UPDATE = base.TRANSFER_UPDATE.format(p="%s")
 _HEAD_UPDATE = base.HEAD_UPDATE.format(p="%s")
 _DIALECT = base.Dialect(mark="%s", held=HELD_POSTGRES, false="false", prefix="left({column}, {n})")
@@ -426,19 +455,23 @@ class PostgresStore(base.SnapshotIterators):
             if len(rows) >= SET_ROWS_MIN:
                 pipe.send(_insert_from_json(table, columns), (orjson.dumps(rows).decode(),))
             elif rows:
-                pipe.send_many(base.insert_sql(table, columns, "%s"), rows)
+                pipe.send(_insert_values(table, columns, len(rows)), _flat(rows))
 
     @staticmethod
     def _send_changed(pipe: Pipeline, changes: Changes) -> None:
         """Queue what only the last part has: the accounts and transfers changed."""
-        for rows, many, one in (
-            ([base.account_update_row(a) for a in changes.changed_accounts], _UPDATE_ACCOUNTS, _ACCOUNT_UPDATE),
-            ([base.account_move_row(a) for a in changes.moved_accounts], _MOVE_ACCOUNTS, _ACCOUNT_MOVE),
+        for rows, many, columns in (
+            (
+                [base.account_update_row(a) for a in changes.changed_accounts],
+                _UPDATE_ACCOUNTS,
+                base.ACCOUNT_UPDATED_COLUMNS,
+            ),
+            ([base.account_move_row(a) for a in changes.moved_accounts], _MOVE_ACCOUNTS, base.ACCOUNT_MOVED_COLUMNS),
         ):
             if len(rows) >= SET_ROWS_MIN:
                 pipe.send(many, [list(column) for column in zip(*rows, strict=True)])
             elif rows:
-                pipe.send_many(one, rows)
+                pipe.send(_update_values(columns, len(rows)), _flat(rows))
         if changes.changed_transfers:
             pipe.send_many(_TRANSFER_UPDATE, [base.transfer_update_row(t) for t in changes.changed_transfers])
 
