@@ -232,14 +232,18 @@ class _Defensive:
         return self.connection.execute(sql, parameters)
 
 
-def test_a_sqlite_that_will_not_edit_its_schema_keeps_the_in_lists_and_still_migrates(sqlite_url: str) -> None:
+def test_a_sqlite_that_will_not_edit_its_schema_keeps_the_in_lists_and_still_migrates(
+    sqlite_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
     _run_alembic_again(sqlite_url, "0002")
     path = sqlite_path(sqlite_url)[0]
     at_0002 = _tables_sql(path)
     with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as raw:
         (version,) = raw.execute("PRAGMA schema_version").fetchone()
         raw.execute("BEGIN IMMEDIATE")
-        assert rewrite_sqlite_checks(_Defensive(raw)) is False
+        with caplog.at_level("WARNING", logger="tally.migrate"):
+            assert rewrite_sqlite_checks(_Defensive(raw)) is False
+        assert "SQLite refused to edit its schema" in caplog.text
         assert raw.in_transaction  # the migration's transaction goes on, without the savepoint
         raw.execute("UPDATE alembic_version SET version_num = '0003'")
         raw.execute("COMMIT")
@@ -252,6 +256,32 @@ def test_a_sqlite_that_will_not_edit_its_schema_keeps_the_in_lists_and_still_mig
     with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as raw:
         assert rewrite_sqlite_checks(raw.execute) is True  # an ordinary SQLite, later: nothing blocks it
         assert _tables_sql(path) != at_0002
+
+
+def test_a_rewritten_check_that_does_not_make_a_table_leaves_the_schema_alone(
+    sqlite_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Each new text is tried in a scratch database first: one that SQLite
+    # cannot take (here a catalog text cut short) never reaches the file.
+    _run_alembic_again(sqlite_url, "0002")
+    path = sqlite_path(sqlite_url)[0]
+    at_0002 = _tables_sql(path)
+    ran: list[str] = []
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as raw:
+
+        def execute(sql: str, parameters: Any = ()) -> Any:
+            ran.append(sql)
+            if sql.startswith("SELECT name, sql FROM sqlite_master"):
+                return raw.execute("SELECT 'journal', ?", (at_0002["journal"][:-20],))
+            return raw.execute(sql, parameters)
+
+        raw.execute("BEGIN IMMEDIATE")
+        with caplog.at_level("WARNING", logger="tally.migrate"):
+            assert rewrite_sqlite_checks(execute) is False
+        raw.execute("COMMIT")
+    assert len(ran) == 1  # the catalog read, and nothing after it
+    assert "keep their IN lists" in caplog.text
+    assert _tables_sql(path) == at_0002
 
 
 def test_schema_revisions_are_every_migration_in_order() -> None:

@@ -10,6 +10,7 @@ transaction-scoped advisory lock (`upgrade_postgres`).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from importlib import resources
 from typing import Any
@@ -23,6 +24,8 @@ _PG_MIGRATION_LOCK = (
     "SELECT pg_advisory_xact_lock(hashtextextended('tally.migrate:' || coalesce(current_schema(), ''), 0))"
 )
 _PG_VERSION_TABLE = "SELECT to_regclass('alembic_version') IS NOT NULL"
+
+log = logging.getLogger("tally.migrate")
 
 
 def alembic_config(connection: Any) -> Any:
@@ -61,10 +64,11 @@ def rewrite_sqlite_checks(execute: Callable[..., Any]) -> bool:
     transaction. Each new text is first created in a scratch database, so
     that nothing unreadable reaches the file.
 
-    A SQLite built defensive refuses to edit its schema: the tables then keep
-    their IN lists, which mean the same and only cost more, and the answer is
-    False. `execute(sql, parameters=())` runs one statement in the migration's
-    transaction and returns a cursor.
+    When a new text does not make a table, or the SQLite is built defensive
+    and refuses to edit its schema, the tables keep their IN lists, which
+    mean the same and only cost more: a warning is logged and the answer is
+    False. `execute(sql, parameters=())` runs one statement in the
+    migration's transaction and returns a cursor.
     """
     import sqlite3
 
@@ -79,6 +83,9 @@ def rewrite_sqlite_checks(execute: Callable[..., Any]) -> bool:
     try:
         for sql, _ in changed:
             scratch.execute(sql)
+    except sqlite3.DatabaseError as error:
+        log.warning("schema 0003: the tables keep their IN lists (a rewritten CHECK failed: %s)", error)
+        return False
     finally:
         scratch.close()
     (version,) = execute("PRAGMA schema_version").fetchone()
@@ -88,8 +95,9 @@ def rewrite_sqlite_checks(execute: Callable[..., Any]) -> bool:
         for sql, name in changed:
             execute("UPDATE sqlite_master SET sql = ? WHERE type = 'table' AND name = ?", (sql, name))
         execute(f"PRAGMA schema_version = {int(version) + 1}")
-    except sqlite3.DatabaseError:
+    except sqlite3.DatabaseError as error:
         execute("ROLLBACK TO tally_checks")
+        log.warning("schema 0003: the tables keep their IN lists (SQLite refused to edit its schema: %s)", error)
         return False
     finally:
         execute("PRAGMA writable_schema = OFF")

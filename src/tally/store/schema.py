@@ -244,7 +244,7 @@ POSTGRES_0002: Final = _held_indexes(HELD_POSTGRES)
 # the same rule. SQLite builds a table of an IN list of three or more values
 # each time a statement runs, and `executemany` runs its statement once per
 # row: the journal's twelve kinds cost each journal row about 3.4 µs and the
-# transfers' five statuses each transfer row about 2.5 µs, 10% of a batch
+# transfers' five statuses each transfer row about 2.5 µs, 8-9% of a batch
 # (bench/ANALYSIS.md); an OR of equalities is evaluated in place. PostgreSQL
 # checks `= ANY (array)` without such a table: its schema stays as it is.
 SQLITE_0003_TABLES: Final = ("journal", "accounts", "transfers", "api_keys")
