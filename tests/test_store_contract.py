@@ -136,6 +136,13 @@ def _tables_sql(path: str) -> dict[str, str]:
         return dict(raw.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table'").fetchall())
 
 
+def _sqlite_at_0002(url: str) -> tuple[str, dict[str, str]]:
+    """A new SQLite ledger migrated to revision 0002 alone: its file and its tables' text."""
+    _run_alembic_again(url, "0002")
+    path = sqlite_path(url)[0]
+    return path, _tables_sql(path)
+
+
 # Every column whose CHECK listed its values, each value it allows, and values it must refuse.
 _LISTED = {
     "journal": ("kind", KINDS, ("transfer", "TRANSFER_POSTED", "transfer_posted ", "")),
@@ -190,9 +197,7 @@ def test_checks_without_in_lists_allow_and_refuse_exactly_what_the_in_lists_did(
 
 
 def test_revision_0003_rewrites_sqlite_checks_in_place_and_keeps_their_rules(sqlite_url: str) -> None:
-    _run_alembic_again(sqlite_url, "0002")
-    path = sqlite_path(sqlite_url)[0]
-    at_0002 = _tables_sql(path)
+    path, at_0002 = _sqlite_at_0002(sqlite_url)
     with contextlib.closing(sqlite3.connect(path)) as raw:
         (version_before,) = raw.execute("PRAGMA schema_version").fetchone()
     with tally.open(sqlite_url) as ledger:  # opening migrates
@@ -235,9 +240,7 @@ class _Defensive:
 def test_a_sqlite_that_will_not_edit_its_schema_keeps_the_in_lists_and_still_migrates(
     sqlite_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    _run_alembic_again(sqlite_url, "0002")
-    path = sqlite_path(sqlite_url)[0]
-    at_0002 = _tables_sql(path)
+    path, at_0002 = _sqlite_at_0002(sqlite_url)
     with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as raw:
         (version,) = raw.execute("PRAGMA schema_version").fetchone()
         raw.execute("BEGIN IMMEDIATE")
@@ -263,9 +266,7 @@ def test_a_rewritten_check_that_does_not_make_a_table_leaves_the_schema_alone(
 ) -> None:
     # Each new text is tried in a scratch database first: one that SQLite
     # cannot take (here a catalog text cut short) never reaches the file.
-    _run_alembic_again(sqlite_url, "0002")
-    path = sqlite_path(sqlite_url)[0]
-    at_0002 = _tables_sql(path)
+    path, at_0002 = _sqlite_at_0002(sqlite_url)
     ran: list[str] = []
     with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as raw:
 
