@@ -76,7 +76,8 @@ def rewrite_sqlite_checks(execute: Callable[..., Any]) -> bool:
     tables = execute(
         f"SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name IN ({marks})", SQLITE_0003_TABLES
     ).fetchall()
-    changed = [(checks_without_in_lists(sql), name) for name, sql in tables if checks_without_in_lists(sql) != sql]
+    rewritten = [(checks_without_in_lists(sql), sql, name) for name, sql in tables]
+    changed = [(new, name) for new, old, name in rewritten if new != old]
     if not changed:
         return True
     scratch = sqlite3.connect(":memory:")
