@@ -458,6 +458,6 @@ def transfers_sql(
 
 
 @functools.cache
-def insert_sql(table: str, columns: str, mark: str) -> str:
-    """One row's INSERT into `table`, built once: every write sends some."""
-    return f"INSERT INTO {table} ({columns}) VALUES ({placeholders(columns, mark)})"
+def insert_sql(table: str, columns: str, mark: str, rows: int = 1) -> str:
+    """An INSERT of `rows` rows into `table`, built once: every write sends some."""
+    return f"INSERT INTO {table} ({columns}) VALUES " + ", ".join([f"({placeholders(columns, mark)})"] * rows)

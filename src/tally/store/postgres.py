@@ -57,7 +57,7 @@ READ_CONNECTIONS_MAX = 8
 READ_POOL_TIMEOUT_SECONDS = 30.0
 # Inserts and updates of at least this many rows go as one statement over
 # arrays; fewer go as one statement with a VALUES list of that many rows
-# (`_insert_values`, `_update_values`), which costs less for the one-transfer
+# (`base.insert_sql`, `_update_values`), which costs less for the one-transfer
 # commit of low load (two entries, two accounts). Measured alone, one JSON
 # insert of entries overtakes single rows at about 4-8 rows, one array update
 # of accounts at about 8; a group of 16 clients' transfers (8-9 transfers: 17
@@ -147,18 +147,12 @@ _UPDATE_ACCOUNTS = _update_accounts(base.ACCOUNT_UPDATED_COLUMNS)
 _MOVE_ACCOUNTS = _update_accounts(base.ACCOUNT_MOVED_COLUMNS)
 
 
-# A few rows go in one statement too: a VALUES list of as many rows, prepared
-# once per count on the connection. A single transfer's two entries and two
+# A few rows go in one statement too: a VALUES list of as many rows
+# (`base.insert_sql`, where PostgreSQL gives each value its column's type;
+# `_update_values`), prepared once per count on the connection. A single transfer's two entries and two
 # accounts take two statements instead of four: 4% less time per transfer, and
 # per hold and its post, measured in one process against one statement per row
 # (ANALYSIS.md).
-@functools.cache
-def _insert_values(table: str, columns: str, count: int) -> str:
-    """One INSERT of `count` rows; PostgreSQL gives each value its column's type."""
-    row = "(" + ", ".join(["%s"] * len(columns.split(","))) + ")"
-    return f"INSERT INTO {table} ({columns}) VALUES " + ", ".join([row] * count)
-
-
 @functools.cache
 def _update_values(columns: tuple[str, ...], count: int) -> str:
     """One UPDATE of `count` accounts: rows of these columns' new values, the id last."""
@@ -453,7 +447,7 @@ class PostgresStore(base.SnapshotIterators):
             if len(rows) >= SET_ROWS_MIN:
                 pipe.send(_insert_from_json(table, columns), (orjson.dumps(rows).decode(),))
             elif rows:
-                pipe.send(_insert_values(table, columns, len(rows)), _flat(rows))
+                pipe.send(base.insert_sql(table, columns, "%s", len(rows)), _flat(rows))
 
     @staticmethod
     def _send_changed(pipe: Pipeline, changes: Changes) -> None:
