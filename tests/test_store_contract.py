@@ -131,8 +131,13 @@ def test_revision_0002_finds_transfers_by_account_through_entries_and_indexes_of
     assert _indexes_of_transfers(ledger_url) == {"transfers_due", "transfers_held_source", "transfers_held_destination"}
 
 
+def _sqlite(path: str) -> contextlib.closing[sqlite3.Connection]:
+    """A plain connection to a ledger's SQLite file, in autocommit mode, closed at the end of its `with`."""
+    return contextlib.closing(sqlite3.connect(path, isolation_level=None))
+
+
 def _tables_sql(path: str) -> dict[str, str]:
-    with contextlib.closing(sqlite3.connect(path)) as raw:
+    with _sqlite(path) as raw:
         return dict(raw.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table'").fetchall())
 
 
@@ -198,7 +203,7 @@ def test_checks_without_in_lists_allow_and_refuse_exactly_what_the_in_lists_did(
 
 def test_revision_0003_rewrites_sqlite_checks_in_place_and_keeps_their_rules(sqlite_url: str) -> None:
     path, at_0002 = _sqlite_at_0002(sqlite_url)
-    with contextlib.closing(sqlite3.connect(path)) as raw:
+    with _sqlite(path) as raw:
         (version_before,) = raw.execute("PRAGMA schema_version").fetchone()
     with tally.open(sqlite_url) as ledger:  # opening migrates
         _seed(ledger)
@@ -214,7 +219,7 @@ def test_revision_0003_rewrites_sqlite_checks_in_place_and_keeps_their_rules(sql
     new_url = sqlite_url.replace("ledger.sqlite3", "new.sqlite3")
     tally.open(new_url).close()
     assert _tables_sql(sqlite_path(new_url)[0]) == migrated  # a new ledger and a migrated one: the same tables
-    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as raw:
+    with _sqlite(path) as raw:
         assert raw.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
         assert raw.execute("PRAGMA schema_version").fetchone()[0] > version_before
         assert raw.execute("PRAGMA writable_schema").fetchone()[0] == 0
@@ -241,7 +246,7 @@ def test_a_sqlite_that_will_not_edit_its_schema_keeps_the_in_lists_and_still_mig
     sqlite_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     path, at_0002 = _sqlite_at_0002(sqlite_url)
-    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as raw:
+    with _sqlite(path) as raw:
         (version,) = raw.execute("PRAGMA schema_version").fetchone()
         raw.execute("BEGIN IMMEDIATE")
         with caplog.at_level("WARNING", logger="tally.migrate"):
@@ -256,7 +261,7 @@ def test_a_sqlite_that_will_not_edit_its_schema_keeps_the_in_lists_and_still_mig
     with tally.open(sqlite_url) as ledger:
         _seed(ledger)
         assert ledger.verify().ok
-    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as raw:
+    with _sqlite(path) as raw:
         assert rewrite_sqlite_checks(raw.execute) is True  # an ordinary SQLite, later: nothing blocks it
         assert _tables_sql(path) != at_0002
 
@@ -268,7 +273,7 @@ def test_a_rewritten_check_that_does_not_make_a_table_leaves_the_schema_alone(
     # cannot take (here a catalog text cut short) never reaches the file.
     path, at_0002 = _sqlite_at_0002(sqlite_url)
     ran: list[str] = []
-    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as raw:
+    with _sqlite(path) as raw:
 
         def execute(sql: str, parameters: Any = ()) -> Any:
             ran.append(sql)
